@@ -68,7 +68,8 @@ pub struct NeumannInverse<A> {
 }
 
 impl<A: LinearOp> NeumannInverse<A> {
-    /// A⁻¹ by Neumann series with at most `max_iter` terms (use T for a T-step causal system).
+    /// A⁻¹ by Neumann series with at most `max_iter` loop iterations (`max_iter` + 1 terms; T − 1
+    /// iterations make it exact for a T-step causal system).
     pub fn new(a: A, max_iter: usize, tol: f64) -> Result<Self> {
         check_square("neumann_inverse", &a)?;
         if !(tol >= 0.0) {

@@ -32,6 +32,9 @@ pub mod purpose {
     pub const QUADRATURE: u64 = 5;
     /// Replacement directions after breakdown in block Krylov methods.
     pub const RESTART: u64 = 6;
+    /// Random operators built as test fixtures (never shared with probe streams, so a fixture is
+    /// never correlated with the probes an estimator draws from the same seed).
+    pub const FIXTURE: u64 = 1 << 32;
 }
 
 /// The ChaCha8 stream for (seed, purpose).

@@ -9,7 +9,7 @@ use crate::probes::{ProbeKind, purpose, seeded_block};
 
 /// A d x r matrix with orthonormal columns, from the QR of a seeded Gaussian block.
 pub fn random_orthonormal(d: usize, r: usize, seed: u64) -> Mat<f64> {
-    orthonormalize(seeded_block(seed, purpose::SKETCH, ProbeKind::Gaussian, d, r).as_ref())
+    orthonormalize(seeded_block(seed, purpose::FIXTURE, ProbeKind::Gaussian, d, r).as_ref())
 }
 
 /// Named eigenvalue profiles.
