@@ -77,8 +77,7 @@ where
 pub fn orthonormalize(y: MatRef<'_, f64>) -> Mat<f64> {
     pin_sequential();
     let k = y.ncols().min(y.nrows());
-    let q = y.subcols(0, k).qr().compute_thin_Q();
-    q
+    y.subcols(0, k).qr().compute_thin_Q()
 }
 
 /// Thin QR `y = Q R` (Q: n x k, R: k x k upper triangular).

@@ -72,7 +72,7 @@ impl<A: LinearOp> NeumannInverse<A> {
     /// iterations make it exact for a T-step causal system).
     pub fn new(a: A, max_iter: usize, tol: f64) -> Result<Self> {
         check_square("neumann_inverse", &a)?;
-        if !(tol >= 0.0) {
+        if tol.is_nan() || tol < 0.0 {
             return Err(invalid("tol", "must be a non-negative number"));
         }
         Ok(NeumannInverse { a, max_iter, tol })

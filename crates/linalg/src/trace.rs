@@ -217,9 +217,15 @@ pub fn xtrace<A: LinearOp + ?Sized>(a: &A, budget: usize, seed: u64) -> Result<E
     let y = apply_new(a, om.as_ref());
     let (q, r) = thin_qr(y.as_ref());
     let z = apply_new(a, q.as_ref());
+    let h = tmul(q.as_ref(), z.as_ref());
+    // A numerically rank-deficient sketch means range(A) ⊆ range(Q): then tr(A) = tr(QᵀAQ) exactly
+    // (and R⁻¹, which the leave-one-out terms need, does not exist).
+    let rmax = (0..m).map(|i| r[(i, i)].abs()).fold(0.0, f64::max);
+    if (0..m).any(|i| r[(i, i)].abs() <= 1e-12 * rmax) {
+        return Ok(Estimate::exact(trace(h.as_ref()), 2 * m));
+    }
     let s = loo_directions(r.as_ref());
     let w = tmul(q.as_ref(), om.as_ref());
-    let h = tmul(q.as_ref(), z.as_ref());
     let hw = mul(h.as_ref(), w.as_ref());
     let t = tmul(z.as_ref(), om.as_ref());
     let hs = mul(h.as_ref(), s.as_ref());

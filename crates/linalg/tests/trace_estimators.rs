@@ -196,6 +196,20 @@ fn exact_shortcuts_when_the_budget_covers_the_space() {
             "{e:?} vs {t}"
         );
     }
+    // A sketch wider than the rank captures the range: XTrace is exact (R is singular there).
+    let low = gentk_linalg::testing::spectral_operator(
+        400,
+        10,
+        gentk_linalg::testing::Profile::Decaying(1.0),
+        3,
+    )
+    .unwrap();
+    let tl: f64 = low.eigenvalues().iter().sum();
+    let e = xtrace(&low, 60, 1).unwrap();
+    assert!(
+        e.value.is_finite() && (e.value - tl).abs() < 1e-10 * tl,
+        "{e:?} vs {tl}"
+    );
     let j = dense(30, 12, 7);
     let want = truth_trace(&Gram(&j));
     let d = direct_one_sided(&j).unwrap();

@@ -1,0 +1,22 @@
+# gentk task runner. Every recipe is a plain cargo command (see README for the cargo fallback).
+
+# Regenerate every paper figure (arrives with the runner; until then: the linalg accuracy demo).
+reproduce-all:
+    cargo run --release -p gentk-linalg --example accuracy
+
+# The default test suite (what CI runs).
+test:
+    cargo test --workspace --release
+
+# Also the heavier checks kept out of the default suite (none yet: every test runs by default).
+test-all:
+    cargo test --workspace --release -- --include-ignored
+
+# Formatting and lints exactly as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --release -- -D warnings
+
+# Benchmarks (divan): FLOP/s of block operators vs faer GEMM, cost per matvec of each estimator.
+bench:
+    cargo bench -p gentk-linalg
