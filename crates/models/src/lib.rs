@@ -1,0 +1,34 @@
+//! # gentk-models
+//!
+//! Recurrent models of the global-NTK paper with exact, hand-written derivatives: kpflow's leaky
+//! weight-based RNN, PyTorch's tanh `nn.RNN` and `nn.GRU`. A [`Recurrent`] model produces a
+//! [`Rollout`] (states plus a tape of gates and derivative factors), then applies step Jacobians
+//! A_t and their transposes to blocks of vectors (the recursions of P and P*), the parameter
+//! Jacobian J_θ and its transpose at every site, and lists its [`WeightSite`]s — the site vectors and
+//! D factors of the Kronecker core K = Σ_w 𝒟_w (S_w S_wᵀ ⊗ I) 𝒟_wᵀ. Parameters are one flat vector
+//! with a PyTorch `state_dict` layout; initialisation is PyTorch's in distribution, from seeded
+//! streams; weights load and save as safetensors.
+//!
+//! ```
+//! use gentk_models::{LeakyRnn, LeakyRnnConfig, Recurrent};
+//! let model = LeakyRnn::init(LeakyRnnConfig::new(3, 16), 1.0, 7).unwrap();
+//! let (b, t) = (2, 5);
+//! let x = vec![0.1; b * t * 3];
+//! let ro = model.rollout(&x, b, t, None).unwrap();
+//! assert_eq!(ro.states.len(), b * t * 16);
+//! ```
+
+pub mod cells;
+pub mod error;
+pub mod init;
+pub mod params;
+pub mod readout;
+pub mod rollout;
+pub mod weights;
+
+pub use cells::{Gru, GruConfig, LeakyRnn, LeakyRnnConfig, TanhRnn, TanhRnnConfig};
+pub use error::{ModelError, Result};
+pub use params::{ParamEntry, ParamLayout, Params};
+pub use readout::Readout;
+pub use rollout::{Recurrent, Rollout, SiteFactor, WeightSite};
+pub use weights::{Arch, LoadedModel, StateDict, load_model, read_state_dict, save_model};

@@ -1,0 +1,260 @@
+//! The rollout of a recurrent model on a batch and the derivative interface the NTK operators are
+//! built from.
+//!
+//! Layout conventions (PAPER.md §1): a site is s = (b, t), enumerated b-major (N = B·T sites); every
+//! per-site array is an N x width row-major matrix, so the state buffer `[B, T, H]` *is* the N x H
+//! site matrix. `t` is the 0-based step index: step t maps z_t (= h0 at t = 0) to z_{t+1}.
+//! Per-step derivative blocks are H x m column-major matrices whose column j belongs to trial
+//! j % B (columns ordered (probe, trial)), so one GEMM applies a step Jacobian to every trial and
+//! probe at once.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use faer::{Mat, MatMut, MatRef};
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::params::Params;
+
+/// A forward pass on a batch with everything its derivatives need (no derivative recomputes it).
+#[derive(Debug, Clone)]
+pub struct Rollout {
+    /// Trials B.
+    pub batch: usize,
+    /// Steps T.
+    pub time: usize,
+    /// Hidden size H.
+    pub hidden: usize,
+    /// Input size n_x.
+    pub input: usize,
+    /// Inputs x_{b,t}, N x n_x.
+    pub inputs: Vec<f64>,
+    /// Initial states, B x H.
+    pub h0: Vec<f64>,
+    /// States z_{b,t} after each step, N x H (the `[B, T, H]` tensor).
+    pub states: Vec<f64>,
+    /// States before each step z_{b,t−1} (h0 at the first step), N x H.
+    pub prev: Vec<f64>,
+    /// Cell-specific per-site arrays (activations, gates, derivative factors), each N x H.
+    pub tape: Vec<Vec<f64>>,
+}
+
+impl Rollout {
+    /// Number of sites N = B·T.
+    pub fn sites(&self) -> usize {
+        self.batch * self.time
+    }
+    /// Flat state dimension n = N·H.
+    pub fn state_dim(&self) -> usize {
+        self.sites() * self.hidden
+    }
+    /// Site index of (b, t).
+    pub fn site(&self, b: usize, t: usize) -> usize {
+        b * self.time + t
+    }
+    /// Inputs as the N x n_x site matrix.
+    pub fn input_matrix(&self) -> MatRef<'_, f64> {
+        MatRef::from_row_major_slice(&self.inputs, self.sites(), self.input)
+    }
+    /// z_{t−1} per site as an N x H matrix.
+    pub fn prev_matrix(&self) -> MatRef<'_, f64> {
+        MatRef::from_row_major_slice(&self.prev, self.sites(), self.hidden)
+    }
+    /// States as an N x H matrix.
+    pub fn state_matrix(&self) -> MatRef<'_, f64> {
+        MatRef::from_row_major_slice(&self.states, self.sites(), self.hidden)
+    }
+    /// Tape array `i` as an N x H matrix.
+    pub fn tape_matrix(&self, i: usize) -> MatRef<'_, f64> {
+        MatRef::from_row_major_slice(&self.tape[i], self.sites(), self.hidden)
+    }
+    /// Row (b, t) of an N x width per-site array.
+    pub fn site_row<'a>(&self, data: &'a [f64], width: usize, b: usize, t: usize) -> &'a [f64] {
+        let s = self.site(b, t);
+        &data[s * width..(s + 1) * width]
+    }
+}
+
+/// The derivative factor D(s) = ∂f/∂u of one weight at every site.
+#[derive(Debug, Clone)]
+pub enum SiteFactor {
+    /// D(s) = c·I for every site (weight-based cells: c = dt).
+    Scalar(f64),
+    /// D(s) = diag(d(s)), d given as an N x H matrix (shared between weights with one pre-activation).
+    Diagonal(Arc<Mat<f64>>),
+}
+
+/// A weight site: W (or a row block of it) enters every step as u = W v(s), so its contribution to
+/// J_θ is δz(s) = D(s)(δW v(s)) and to K it is 𝒟 (S Sᵀ ⊗ I_H) 𝒟 with S the N x d site matrix.
+#[derive(Debug, Clone)]
+pub struct WeightSite {
+    /// The parameter tensor (state_dict name).
+    pub param: String,
+    /// Rows of that tensor forming this weight (a gate block of a stacked GRU tensor), each block of
+    /// H rows mapping onto the hidden state.
+    pub rows: Range<usize>,
+    /// Site vectors v(s), N x d (a bias has d = 1 and v = 1).
+    pub sites: Arc<Mat<f64>>,
+    /// D(s).
+    pub factor: SiteFactor,
+}
+
+/// A recurrent model z_t = f(x_t, z_{t−1}; θ) with hand-written step and parameter derivatives.
+pub trait Recurrent: Send + Sync {
+    /// Short architecture name (`leaky-rnn`, `rnn`, `gru`).
+    fn arch(&self) -> &'static str;
+    /// Input size n_x.
+    fn input_size(&self) -> usize;
+    /// Hidden size H.
+    fn hidden_size(&self) -> usize;
+    /// Parameters acting on the state (the readout is separate).
+    fn params(&self) -> &Params;
+    /// Mutable parameters (training, gain, planting).
+    fn params_mut(&mut self) -> &mut Params;
+    /// Forward pass on inputs `[B, T, n_x]` (row-major) from `h0` (`[B, H]`, default 0).
+    fn rollout(
+        &self,
+        inputs: &[f64],
+        batch: usize,
+        time: usize,
+        h0: Option<&[f64]>,
+    ) -> Result<Rollout>;
+    /// `out <- A_t v` for the step Jacobian A_t = ∂f/∂h at step `t` (0-based); blocks H x m.
+    fn state_jvp(&self, ro: &Rollout, t: usize, v: MatRef<'_, f64>, out: MatMut<'_, f64>);
+    /// `out <- A_tᵀ w`.
+    fn state_vjp(&self, ro: &Rollout, t: usize, w: MatRef<'_, f64>, out: MatMut<'_, f64>);
+    /// `out <- J_θ(s) δθ` at every site, out = N x H (flattened `[B, T, H]`).
+    fn param_jvp(&self, ro: &Rollout, dtheta: &[f64], out: &mut [f64]);
+    /// `grad <- Σ_s J_θ(s)ᵀ w(s)` (overwrites `grad`, length n_θ).
+    fn param_vjp(&self, ro: &Rollout, w: &[f64], grad: &mut [f64]);
+    /// Every weight's site vectors and D factors (one entry per tensor or gate block).
+    fn weight_sites(&self, ro: &Rollout) -> Vec<WeightSite>;
+
+    /// J_θ on a block of tangents (n_θ x k) into an n x k block; columns run in parallel.
+    fn param_jvp_block(&self, ro: &Rollout, dtheta: MatRef<'_, f64>, out: MatMut<'_, f64>) {
+        for_columns(dtheta, out, |x, y| self.param_jvp(ro, x, y));
+    }
+    /// J_θᵀ on a block of cotangents (n x k) into an n_θ x k block.
+    fn param_vjp_block(&self, ro: &Rollout, w: MatRef<'_, f64>, out: MatMut<'_, f64>) {
+        for_columns(w, out, |x, y| self.param_vjp(ro, x, y));
+    }
+}
+
+/// Applies `f(column_in, column_out)` to every column pair, in parallel (results are per column, so
+/// they do not depend on the thread count).
+pub fn for_columns<F>(x: MatRef<'_, f64>, mut y: MatMut<'_, f64>, f: F)
+where
+    F: Fn(&[f64], &mut [f64]) + Sync,
+{
+    let (nx, ny, k) = (x.nrows(), y.nrows(), x.ncols());
+    let xs: Vec<Vec<f64>> = (0..k)
+        .map(|j| (0..nx).map(|i| x[(i, j)]).collect())
+        .collect();
+    let ys: Vec<Vec<f64>> = xs
+        .par_iter()
+        .map(|xc| {
+            let mut yc = vec![0.0; ny];
+            f(xc, &mut yc);
+            yc
+        })
+        .collect();
+    for (j, yc) in ys.iter().enumerate() {
+        for i in 0..ny {
+            y[(i, j)] = yc[i];
+        }
+    }
+}
+
+/// Validates inputs/h0 sizes and returns h0 (zeros by default).
+pub(crate) fn check_rollout_args(
+    inputs: &[f64],
+    batch: usize,
+    time: usize,
+    n_x: usize,
+    hidden: usize,
+    h0: Option<&[f64]>,
+) -> Result<Vec<f64>> {
+    if batch == 0 || time == 0 {
+        return Err(crate::error::config(
+            "batch/time",
+            "a rollout needs B ≥ 1 and T ≥ 1",
+        ));
+    }
+    crate::error::check_size(
+        "inputs",
+        &format!("[{batch}, {time}, {n_x}]"),
+        batch * time * n_x,
+        inputs.len(),
+    )?;
+    match h0 {
+        Some(h) => {
+            crate::error::check_size(
+                "h0",
+                &format!("[{batch}, {hidden}]"),
+                batch * hidden,
+                h.len(),
+            )?;
+            if let Some(i) = h.iter().position(|v| !v.is_finite()) {
+                return Err(crate::error::config(
+                    "h0",
+                    format!("non-finite value at index {i}"),
+                ));
+            }
+            Ok(h.to_vec())
+        }
+        None => Ok(vec![0.0; batch * hidden]),
+    }
+}
+
+/// B x width view of step `t` of an N x width per-site array (rows b·T + t).
+pub(crate) fn step_rows(
+    data: &[f64],
+    batch: usize,
+    time: usize,
+    width: usize,
+    t: usize,
+) -> MatRef<'_, f64> {
+    MatRef::from_row_major_slice_with_stride(&data[t * width..], batch, width, time * width)
+}
+
+/// Copies a B x width block into step `t` of an N x width per-site array.
+pub(crate) fn write_step(
+    data: &mut [f64],
+    time: usize,
+    width: usize,
+    t: usize,
+    block: MatRef<'_, f64>,
+) {
+    for b in 0..block.nrows() {
+        let s = b * time + t;
+        for i in 0..width {
+            data[s * width + i] = block[(b, i)];
+        }
+    }
+}
+
+/// Checks a freshly computed step for NaN/Inf.
+pub(crate) fn check_finite(block: MatRef<'_, f64>, t: usize) -> Result<()> {
+    for b in 0..block.nrows() {
+        for i in 0..block.ncols() {
+            if !block[(b, i)].is_finite() {
+                return Err(crate::error::ModelError::NonFinite {
+                    batch: b,
+                    step: t + 1,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An N x 1 matrix of ones (the site vector of a bias).
+pub(crate) fn ones(n: usize) -> Arc<Mat<f64>> {
+    Arc::new(Mat::from_fn(n, 1, |_, _| 1.0))
+}
+
+/// An owned copy of an N x width row-major array as a matrix.
+pub(crate) fn site_matrix(data: &[f64], n: usize, width: usize) -> Arc<Mat<f64>> {
+    Arc::new(MatRef::from_row_major_slice(data, n, width).to_owned())
+}
