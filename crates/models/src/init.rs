@@ -14,6 +14,8 @@ pub mod purpose {
     pub const PLANT: u64 = (1 << 40) + 1;
     /// Per-step input noise of the leaky RNN.
     pub const NOISE: u64 = (1 << 40) + 2;
+    /// Readout initialisation (independent of the cell's stream for the same seed).
+    pub const READOUT: u64 = (1 << 40) + 3;
 }
 
 /// The ChaCha8 stream for (seed, purpose).

@@ -49,8 +49,7 @@ impl Readout {
             return Err(config("readout", "sizes must be ≥ 1"));
         }
         let mut p = Params::zeros(Self::layout(hidden, output, bias));
-        // A stream distinct from the cell's init stream.
-        let mut r = init::rng(seed ^ 0x5EED_0u64.rotate_left(17), init::purpose::INIT + 16);
+        let mut r = init::rng(seed, init::purpose::READOUT);
         let v = init::linear_uniform(&mut r, hidden, p.layout().len());
         p.values_mut().copy_from_slice(&v);
         Self::from_params(p)

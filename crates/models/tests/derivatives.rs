@@ -19,17 +19,31 @@ fn inputs(seed: u64) -> Vec<f64> {
 
 /// One step of the model from explicit (x_t, h_prev) for all trials: a T = 1 rollout.
 fn one_step(m: &dyn Recurrent, ro: &Rollout, t: usize, h_prev: &[f64]) -> Vec<f64> {
-    let x: Vec<f64> = (0..B).flat_map(|b| ro.site_row(&ro.inputs, NX, b, t).to_vec()).collect();
+    let x: Vec<f64> = (0..B)
+        .flat_map(|b| ro.site_row(&ro.inputs, NX, b, t).to_vec())
+        .collect();
     m.rollout(&x, B, 1, Some(h_prev)).unwrap().states
 }
 
 fn prev_at(ro: &Rollout, t: usize) -> Vec<f64> {
-    (0..B).flat_map(|b| ro.site_row(&ro.prev, H, b, t).to_vec()).collect()
+    (0..B)
+        .flat_map(|b| ro.site_row(&ro.prev, H, b, t).to_vec())
+        .collect()
 }
 
 fn rel(a: &[f64], b: &[f64]) -> f64 {
-    let d = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
-    let s = a.iter().map(|x| x * x).sum::<f64>().sqrt().max(b.iter().map(|x| x * x).sum::<f64>().sqrt());
+    let d = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let s = a
+        .iter()
+        .map(|x| x * x)
+        .sum::<f64>()
+        .sqrt()
+        .max(b.iter().map(|x| x * x).sum::<f64>().sqrt());
     d / s.max(1e-300)
 }
 
@@ -48,8 +62,15 @@ fn state_jvp_matches_central_finite_differences() {
             let plus: Vec<f64> = p.iter().zip(&v).map(|(a, b)| a + eps * b).collect();
             let minus: Vec<f64> = p.iter().zip(&v).map(|(a, b)| a - eps * b).collect();
             let (fp, fm) = (one_step(&*m, &ro, t, &plus), one_step(&*m, &ro, t, &minus));
-            let fd: Vec<f64> = fp.iter().zip(&fm).map(|(a, b)| (a - b) / (2.0 * eps)).collect();
-            let an: Vec<f64> = (0..B).flat_map(|b| (0..H).map(move |i| (b, i))).map(|(b, i)| jv[(i, b)]).collect();
+            let fd: Vec<f64> = fp
+                .iter()
+                .zip(&fm)
+                .map(|(a, b)| (a - b) / (2.0 * eps))
+                .collect();
+            let an: Vec<f64> = (0..B)
+                .flat_map(|b| (0..H).map(move |i| (b, i)))
+                .map(|(b, i)| jv[(i, b)])
+                .collect();
             let e = rel(&an, &fd);
             assert!(e < 1e-8, "{name} step {t}: state JVP vs FD rel err {e:e}");
         }
@@ -68,7 +89,11 @@ fn param_jvp_matches_central_finite_differences_at_every_site() {
         let theta = m.params().values().to_vec();
         let mut fd = vec![0.0; ro.state_dim()];
         for sign in [1.0, -1.0] {
-            m.params_mut().values_mut().iter_mut().zip(theta.iter().zip(&dth)).for_each(|(p, (t, d))| *p = t + sign * eps * d);
+            m.params_mut()
+                .values_mut()
+                .iter_mut()
+                .zip(theta.iter().zip(&dth))
+                .for_each(|(p, (t, d))| *p = t + sign * eps * d);
             // States frozen: each step from the recorded z_{t−1}.
             for t in 0..T {
                 let f = one_step(&*m, &ro, t, &prev_at(&ro, t));
@@ -96,9 +121,16 @@ fn adjoint_identities_hold_for_state_and_parameter_derivatives() {
             let (mut av, mut atw) = (Mat::zeros(H, k), Mat::zeros(H, k));
             m.state_jvp(&ro, t, v.as_ref(), av.as_mut());
             m.state_vjp(&ro, t, w.as_ref(), atw.as_mut());
-            let l: f64 = (0..k).map(|j| (0..H).map(|i| av[(i, j)] * w[(i, j)]).sum::<f64>()).sum();
-            let r: f64 = (0..k).map(|j| (0..H).map(|i| v[(i, j)] * atw[(i, j)]).sum::<f64>()).sum();
-            assert!((l - r).abs() <= 1e-13 * (l.abs() + r.abs()), "{name} step {t}: ⟨Av,w⟩={l} ⟨v,Aᵀw⟩={r}");
+            let l: f64 = (0..k)
+                .map(|j| (0..H).map(|i| av[(i, j)] * w[(i, j)]).sum::<f64>())
+                .sum();
+            let r: f64 = (0..k)
+                .map(|j| (0..H).map(|i| v[(i, j)] * atw[(i, j)]).sum::<f64>())
+                .sum();
+            assert!(
+                (l - r).abs() <= 1e-13 * (l.abs() + r.abs()),
+                "{name} step {t}: ⟨Av,w⟩={l} ⟨v,Aᵀw⟩={r}"
+            );
         }
         let nth = m.params().layout().len();
         let (dth, w) = (randn(nth, 8), randn(ro.state_dim(), 9));
@@ -107,7 +139,10 @@ fn adjoint_identities_hold_for_state_and_parameter_derivatives() {
         m.param_jvp(&ro, &dth, &mut jv);
         m.param_vjp(&ro, &w, &mut jtw);
         let (l, r) = (dot(&jv, &w), dot(&dth, &jtw));
-        assert!((l - r).abs() <= 1e-13 * (l.abs() + r.abs()), "{name}: ⟨Jθ δθ, w⟩={l} ⟨δθ, Jθᵀ w⟩={r}");
+        assert!(
+            (l - r).abs() <= 1e-13 * (l.abs() + r.abs()),
+            "{name}: ⟨Jθ δθ, w⟩={l} ⟨δθ, Jθᵀ w⟩={r}"
+        );
     }
 }
 
@@ -174,7 +209,9 @@ fn weight_sites_reconstruct_the_parameter_jvp() {
             for s in 0..ro.sites() {
                 for (k, row) in ws.rows.clone().enumerate() {
                     // (δW v(s))_k for the rows of this weight.
-                    let u: f64 = (0..cols).map(|c| dth[e.offset + row * cols + c] * ws.sites[(s, c)]).sum();
+                    let u: f64 = (0..cols)
+                        .map(|c| dth[e.offset + row * cols + c] * ws.sites[(s, c)])
+                        .sum();
                     let d = match &ws.factor {
                         SiteFactor::Scalar(c) => *c,
                         SiteFactor::Diagonal(d) => d[(s, k)],
@@ -184,11 +221,21 @@ fn weight_sites_reconstruct_the_parameter_jvp() {
             }
         }
         let e = rel(&got, &want);
-        assert!(e < 1e-13, "{name}: Σ_w D_w(δW_w v_w) vs param JVP rel err {e:e}");
+        assert!(
+            e < 1e-13,
+            "{name}: Σ_w D_w(δW_w v_w) vs param JVP rel err {e:e}"
+        );
         // Every parameter is covered by exactly the weight sites (no tensor forgotten).
-        let covered: Vec<String> = m.weight_sites(&ro).iter().map(|w| w.param.clone()).collect();
+        let covered: Vec<String> = m
+            .weight_sites(&ro)
+            .iter()
+            .map(|w| w.param.clone())
+            .collect();
         for n in lay.names() {
-            assert!(covered.iter().any(|c| c == n), "{name}: {n} has no weight site");
+            assert!(
+                covered.iter().any(|c| c == n),
+                "{name}: {n} has no weight site"
+            );
         }
     }
 }
@@ -207,10 +254,16 @@ fn block_parameter_derivatives_equal_column_by_column() {
             let col: Vec<f64> = (0..nth).map(|i| d[(i, j)]).collect();
             let mut y = vec![0.0; n];
             m.param_jvp(&ro, &col, &mut y);
-            assert!(y.iter().enumerate().all(|(i, v)| *v == out[(i, j)]), "{name}: block jvp column {j}");
+            assert!(
+                y.iter().enumerate().all(|(i, v)| *v == out[(i, j)]),
+                "{name}: block jvp column {j}"
+            );
             let mut g = vec![0.0; nth];
             m.param_vjp(&ro, &y, &mut g);
-            assert!(g.iter().enumerate().all(|(i, v)| *v == back[(i, j)]), "{name}: block vjp column {j}");
+            assert!(
+                g.iter().enumerate().all(|(i, v)| *v == back[(i, j)]),
+                "{name}: block vjp column {j}"
+            );
         }
     }
 }
@@ -238,11 +291,19 @@ fn gru_step_jacobian_matches_the_paper_formula() {
     let ro = m.rollout(&x, B, T, Some(&randn(B * H, 17))).unwrap();
     let (t, b) = (2, 1);
     let p = m.params();
-    let (wi, wh) = (p.matrix("rnn.weight_ih_l0").unwrap(), p.matrix("rnn.weight_hh_l0").unwrap());
-    let (bi, bh) = (p.tensor("rnn.bias_ih_l0").unwrap(), p.tensor("rnn.bias_hh_l0").unwrap());
+    let (wi, wh) = (
+        p.matrix("rnn.weight_ih_l0").unwrap(),
+        p.matrix("rnn.weight_hh_l0").unwrap(),
+    );
+    let (bi, bh) = (
+        p.tensor("rnn.bias_ih_l0").unwrap(),
+        p.tensor("rnn.bias_hh_l0").unwrap(),
+    );
     let xs = ro.site_row(&ro.inputs, NX, b, t);
     let hp = ro.site_row(&ro.prev, H, b, t);
-    let lin = |w: faer::MatRef<f64>, v: &[f64], row: usize| (0..v.len()).map(|c| w[(row, c)] * v[c]).sum::<f64>();
+    let lin = |w: faer::MatRef<f64>, v: &[f64], row: usize| {
+        (0..v.len()).map(|c| w[(row, c)] * v[c]).sum::<f64>()
+    };
     let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
     let mut want = Mat::<f64>::zeros(H, H);
     for i in 0..H {
@@ -253,16 +314,28 @@ fn gru_step_jacobian_matches_the_paper_formula() {
         let dn = (1.0 - z) * (1.0 - n * n);
         let (dr, dz, dnh) = (dn * c * r * (1.0 - r), (hp[i] - n) * z * (1.0 - z), dn * r);
         for j in 0..H {
-            want[(i, j)] = if i == j { z } else { 0.0 } + dz * wh[(H + i, j)] + dr * wh[(i, j)] + dnh * wh[(2 * H + i, j)];
+            want[(i, j)] = if i == j { z } else { 0.0 }
+                + dz * wh[(H + i, j)]
+                + dr * wh[(i, j)]
+                + dnh * wh[(2 * H + i, j)];
         }
     }
     // Probe block: column (p, b') = e_p for b' = b, 0 otherwise.
-    let v = Mat::from_fn(H, H * B, |i, col| if col % B == b && i == col / B { 1.0 } else { 0.0 });
+    let v = Mat::from_fn(H, H * B, |i, col| {
+        if col % B == b && i == col / B {
+            1.0
+        } else {
+            0.0
+        }
+    });
     let mut a = Mat::zeros(H, H * B);
     m.state_jvp(&ro, t, v.as_ref(), a.as_mut());
     for pcol in 0..H {
         for i in 0..H {
-            assert!((a[(i, pcol * B + b)] - want[(i, pcol)]).abs() < 1e-13, "A[{i},{pcol}]");
+            assert!(
+                (a[(i, pcol * B + b)] - want[(i, pcol)]).abs() < 1e-13,
+                "A[{i},{pcol}]"
+            );
         }
     }
 }

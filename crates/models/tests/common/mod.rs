@@ -5,7 +5,9 @@ use gentk_linalg::probes::{ProbeKind, purpose, seeded_block};
 use gentk_models::*;
 
 pub fn randn(n: usize, seed: u64) -> Vec<f64> {
-    seeded_block(seed, purpose::FIXTURE + 7, ProbeKind::Gaussian, n, 1).col_as_slice(0).to_vec()
+    seeded_block(seed, purpose::FIXTURE + 7, ProbeKind::Gaussian, n, 1)
+        .col_as_slice(0)
+        .to_vec()
 }
 
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -27,11 +29,20 @@ pub fn all_models(nx: usize, h: usize) -> Vec<(&'static str, Box<dyn Recurrent>)
         Box::new(LeakyRnn::init(c, 1.5, 11).unwrap()) as Box<dyn Recurrent>
     };
     let tanh = |bi: bool, bh: bool| {
-        let c = TanhRnnConfig { input: nx, hidden: h, bias_ih: bi, bias_hh: bh };
+        let c = TanhRnnConfig {
+            input: nx,
+            hidden: h,
+            bias_ih: bi,
+            bias_hh: bh,
+        };
         Box::new(TanhRnn::init(c, 2.0, 12).unwrap()) as Box<dyn Recurrent>
     };
     let gru = |bias: bool| {
-        let c = GruConfig { input: nx, hidden: h, bias };
+        let c = GruConfig {
+            input: nx,
+            hidden: h,
+            bias,
+        };
         Box::new(Gru::init(c, 3.0, 13).unwrap()) as Box<dyn Recurrent>
     };
     vec![
