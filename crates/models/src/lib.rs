@@ -26,9 +26,11 @@ pub mod readout;
 pub mod rollout;
 pub mod weights;
 
-pub use cells::{Gru, GruConfig, LeakyRnn, LeakyRnnConfig, TanhRnn, TanhRnnConfig};
+pub use cells::{
+    Activation, Gru, GruConfig, LeakyRnn, LeakyRnnConfig, Mlp, MlpConfig, TanhRnn, TanhRnnConfig,
+};
 pub use error::{ModelError, Result};
 pub use params::{ParamEntry, ParamLayout, Params};
 pub use readout::Readout;
-pub use rollout::{Recurrent, Rollout, SiteFactor, WeightSite};
+pub use rollout::{Recurrent, Rollout, SiteFactor, StepModel, WeightSite};
 pub use weights::{Arch, LoadedModel, StateDict, load_model, read_state_dict, save_model};

@@ -85,8 +85,9 @@ pub enum SiteFactor {
     Diagonal(Arc<Mat<f64>>),
 }
 
-/// A weight site: W (or a row block of it) enters every step as u = W v(s), so its contribution to
-/// J_θ is δz(s) = D(s)(δW v(s)) and to K it is 𝒟 (S Sᵀ ⊗ I_H) 𝒟 with S the N x d site matrix.
+/// A weight site: W (or a row block of it) enters the steps in `steps` as u = W v(s), so its
+/// contribution to J_θ is δz(s) = D(s)(δW v(s)) and to K it is 𝒟 (S Sᵀ ⊗ I_H) 𝒟 with S the site
+/// matrix. Sites are the (b, t) with t in `steps`, enumerated b-major: row b·|steps| + (t − start).
 #[derive(Debug, Clone)]
 pub struct WeightSite {
     /// The parameter tensor (state_dict name).
@@ -94,15 +95,27 @@ pub struct WeightSite {
     /// Rows of that tensor forming this weight (a gate block of a stacked GRU tensor), each block of
     /// H rows mapping onto the hidden state.
     pub rows: Range<usize>,
-    /// Site vectors v(s), N x d (a bias has d = 1 and v = 1).
+    /// The steps at which the weight acts (all of 0..T for recurrent weights, one layer for MLPs).
+    pub steps: Range<usize>,
+    /// Site vectors v(s), (B·|steps|) x d (a bias has d = 1 and v = 1).
     pub sites: Arc<Mat<f64>>,
-    /// D(s).
+    /// D(s), over the same sites.
     pub factor: SiteFactor,
 }
 
-/// A recurrent model z_t = f(x_t, z_{t−1}; θ) with hand-written step and parameter derivatives.
-pub trait Recurrent: Send + Sync {
-    /// Short architecture name (`leaky-rnn`, `rnn`, `gru`).
+impl WeightSite {
+    /// Row of the site matrix for trial `b` at step `t` (None when the weight does not act at t).
+    pub fn row(&self, b: usize, t: usize) -> Option<usize> {
+        self.steps
+            .contains(&t)
+            .then(|| b * self.steps.len() + (t - self.steps.start))
+    }
+}
+
+/// The derivative interface of a model whose state is a sequence z_1..z_T of H-vectors per trial
+/// (recurrent time, or depth for MLPs): z_t = f_t(x_t, z_{t−1}; θ). Everything reads the [`Rollout`].
+pub trait StepModel: Send + Sync {
+    /// Short architecture name (`leaky-rnn`, `rnn`, `gru`, `mlp`).
     fn arch(&self) -> &'static str;
     /// Input size n_x.
     fn input_size(&self) -> usize;
@@ -112,15 +125,10 @@ pub trait Recurrent: Send + Sync {
     fn params(&self) -> &Params;
     /// Mutable parameters (training, gain, planting).
     fn params_mut(&mut self) -> &mut Params;
-    /// Forward pass on inputs `[B, T, n_x]` (row-major) from `h0` (`[B, H]`, default 0).
-    fn rollout(
-        &self,
-        inputs: &[f64],
-        batch: usize,
-        time: usize,
-        h0: Option<&[f64]>,
-    ) -> Result<Rollout>;
-    /// `out <- A_t v` for the step Jacobian A_t = ∂f/∂h at step `t` (0-based); blocks H x m.
+    /// f_t(x_t, h_prev; θ) for every trial with the rollout's inputs at step `t` and an explicit
+    /// previous state `h_prev` (`[B, H]`): the single-step map the derivatives linearise.
+    fn step(&self, ro: &Rollout, t: usize, h_prev: &[f64]) -> Result<Vec<f64>>;
+    /// `out <- A_t v` for the step Jacobian A_t = ∂f_t/∂z_{t−1} at step `t` (0-based); blocks H x m.
     fn state_jvp(&self, ro: &Rollout, t: usize, v: MatRef<'_, f64>, out: MatMut<'_, f64>);
     /// `out <- A_tᵀ w`.
     fn state_vjp(&self, ro: &Rollout, t: usize, w: MatRef<'_, f64>, out: MatMut<'_, f64>);
@@ -139,6 +147,18 @@ pub trait Recurrent: Send + Sync {
     fn param_vjp_block(&self, ro: &Rollout, w: MatRef<'_, f64>, out: MatMut<'_, f64>) {
         for_columns(w, out, |x, y| self.param_vjp(ro, x, y));
     }
+}
+
+/// A recurrent model: inputs at every step, weights shared across steps.
+pub trait Recurrent: StepModel {
+    /// Forward pass on inputs `[B, T, n_x]` (row-major) from `h0` (`[B, H]`, default 0).
+    fn rollout(
+        &self,
+        inputs: &[f64],
+        batch: usize,
+        time: usize,
+        h0: Option<&[f64]>,
+    ) -> Result<Rollout>;
 }
 
 /// Applies `f(column_in, column_out)` to every column pair, in parallel (results are per column, so
@@ -257,4 +277,11 @@ pub(crate) fn ones(n: usize) -> Arc<Mat<f64>> {
 /// An owned copy of an N x width row-major array as a matrix.
 pub(crate) fn site_matrix(data: &[f64], n: usize, width: usize) -> Arc<Mat<f64>> {
     Arc::new(MatRef::from_row_major_slice(data, n, width).to_owned())
+}
+
+/// The rollout's inputs at step `t` as a `[B, n_x]` buffer.
+pub fn step_inputs(ro: &Rollout, t: usize) -> Vec<f64> {
+    (0..ro.batch)
+        .flat_map(|b| ro.site_row(&ro.inputs, ro.input, b, t).to_vec())
+        .collect()
 }

@@ -12,7 +12,7 @@ use crate::cells::{
 use crate::error::{ModelError, Result};
 use crate::params::{ParamLayout, Params};
 use crate::readout::{B_OUT, Readout, W_OUT};
-use crate::rollout::Recurrent;
+use crate::rollout::{Recurrent, StepModel};
 
 /// One tensor read from a file: shape and values (converted to f64).
 #[derive(Debug, Clone, PartialEq)]

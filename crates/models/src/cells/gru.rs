@@ -133,7 +133,7 @@ impl Gru {
     }
 }
 
-impl Recurrent for Gru {
+impl StepModel for Gru {
     fn arch(&self) -> &'static str {
         "gru"
     }
@@ -149,69 +149,10 @@ impl Recurrent for Gru {
     fn params_mut(&mut self) -> &mut Params {
         &mut self.params
     }
-
-    fn rollout(
-        &self,
-        inputs: &[f64],
-        batch: usize,
-        time: usize,
-        h0: Option<&[f64]>,
-    ) -> Result<Rollout> {
-        let (h, nx) = (self.cfg.hidden, self.cfg.input);
-        let h0 = check_rollout_args(inputs, batch, time, nx, h, h0)?;
-        let n = batch * time;
-        let th = self.params.values();
-        let (w_ih, w_hh) = (tensor_matrix(th, &self.e_ih), tensor_matrix(th, &self.e_hh));
-        let (b_ih, b_hh) = self.bias_vecs();
-        let (mut states, mut prev) = (vec![0.0; n * h], vec![0.0; n * h]);
-        let mut tape = vec![vec![0.0; n * h]; 5];
-        let mut cur = MatRef::from_row_major_slice(&h0, batch, h).to_owned();
-        for t in 0..time {
-            write_step(&mut prev, time, h, t, cur.as_ref());
-            let mut ai = Mat::zeros(batch, 3 * h);
-            let mut ah = Mat::zeros(batch, 3 * h);
-            gemm(
-                ai.as_mut(),
-                step_rows(inputs, batch, time, nx, t),
-                w_ih.transpose(),
-                1.0,
-                false,
-            );
-            gemm(ah.as_mut(), cur.as_ref(), w_hh.transpose(), 1.0, false);
-            let mut fac = vec![Mat::zeros(batch, h); 5];
-            for b in 0..batch {
-                for i in 0..h {
-                    let r = sigmoid(ai[(b, i)] + b_ih[i] + ah[(b, i)] + b_hh[i]);
-                    let z = sigmoid(ai[(b, h + i)] + b_ih[h + i] + ah[(b, h + i)] + b_hh[h + i]);
-                    let c = ah[(b, 2 * h + i)] + b_hh[2 * h + i];
-                    let nn = (ai[(b, 2 * h + i)] + b_ih[2 * h + i] + r * c).tanh();
-                    let hp = cur[(b, i)];
-                    let dn = (1.0 - z) * (1.0 - nn * nn);
-                    fac[ZETA][(b, i)] = z;
-                    fac[DR][(b, i)] = dn * c * r * (1.0 - r);
-                    fac[DZ][(b, i)] = (hp - nn) * z * (1.0 - z);
-                    fac[DN][(b, i)] = dn;
-                    fac[DNH][(b, i)] = dn * r;
-                    cur[(b, i)] = (1.0 - z) * nn + z * hp;
-                }
-            }
-            check_finite(cur.as_ref(), t)?;
-            write_step(&mut states, time, h, t, cur.as_ref());
-            for (arr, m) in tape.iter_mut().zip(&fac) {
-                write_step(arr, time, h, t, m.as_ref());
-            }
-        }
-        Ok(Rollout {
-            batch,
-            time,
-            hidden: h,
-            input: nx,
-            inputs: inputs.to_vec(),
-            h0,
-            states,
-            prev,
-            tape,
-        })
+    fn step(&self, ro: &Rollout, t: usize, h_prev: &[f64]) -> Result<Vec<f64>> {
+        Ok(self
+            .rollout(&step_inputs(ro, t), ro.batch, 1, Some(h_prev))?
+            .states)
     }
 
     /// A v = ζ ⊙ v + d_r ⊙ (W_hr v) + d_ζ ⊙ (W_hz v) + d_n̂ ⊙ (W_hn v), one GEMM for the three gates.
@@ -348,6 +289,7 @@ impl Recurrent for Gru {
             v.push(WeightSite {
                 param: param.into(),
                 rows: g * h..(g + 1) * h,
+                steps: 0..ro.time,
                 sites: sites.clone(),
                 factor: factor.clone(),
             })
@@ -361,5 +303,71 @@ impl Recurrent for Gru {
             }
         }
         v
+    }
+}
+
+impl Recurrent for Gru {
+    fn rollout(
+        &self,
+        inputs: &[f64],
+        batch: usize,
+        time: usize,
+        h0: Option<&[f64]>,
+    ) -> Result<Rollout> {
+        let (h, nx) = (self.cfg.hidden, self.cfg.input);
+        let h0 = check_rollout_args(inputs, batch, time, nx, h, h0)?;
+        let n = batch * time;
+        let th = self.params.values();
+        let (w_ih, w_hh) = (tensor_matrix(th, &self.e_ih), tensor_matrix(th, &self.e_hh));
+        let (b_ih, b_hh) = self.bias_vecs();
+        let (mut states, mut prev) = (vec![0.0; n * h], vec![0.0; n * h]);
+        let mut tape = vec![vec![0.0; n * h]; 5];
+        let mut cur = MatRef::from_row_major_slice(&h0, batch, h).to_owned();
+        for t in 0..time {
+            write_step(&mut prev, time, h, t, cur.as_ref());
+            let mut ai = Mat::zeros(batch, 3 * h);
+            let mut ah = Mat::zeros(batch, 3 * h);
+            gemm(
+                ai.as_mut(),
+                step_rows(inputs, batch, time, nx, t),
+                w_ih.transpose(),
+                1.0,
+                false,
+            );
+            gemm(ah.as_mut(), cur.as_ref(), w_hh.transpose(), 1.0, false);
+            let mut fac = vec![Mat::zeros(batch, h); 5];
+            for b in 0..batch {
+                for i in 0..h {
+                    let r = sigmoid(ai[(b, i)] + b_ih[i] + ah[(b, i)] + b_hh[i]);
+                    let z = sigmoid(ai[(b, h + i)] + b_ih[h + i] + ah[(b, h + i)] + b_hh[h + i]);
+                    let c = ah[(b, 2 * h + i)] + b_hh[2 * h + i];
+                    let nn = (ai[(b, 2 * h + i)] + b_ih[2 * h + i] + r * c).tanh();
+                    let hp = cur[(b, i)];
+                    let dn = (1.0 - z) * (1.0 - nn * nn);
+                    fac[ZETA][(b, i)] = z;
+                    fac[DR][(b, i)] = dn * c * r * (1.0 - r);
+                    fac[DZ][(b, i)] = (hp - nn) * z * (1.0 - z);
+                    fac[DN][(b, i)] = dn;
+                    fac[DNH][(b, i)] = dn * r;
+                    cur[(b, i)] = (1.0 - z) * nn + z * hp;
+                }
+            }
+            check_finite(cur.as_ref(), t)?;
+            write_step(&mut states, time, h, t, cur.as_ref());
+            for (arr, m) in tape.iter_mut().zip(&fac) {
+                write_step(arr, time, h, t, m.as_ref());
+            }
+        }
+        Ok(Rollout {
+            batch,
+            time,
+            hidden: h,
+            input: nx,
+            inputs: inputs.to_vec(),
+            h0,
+            states,
+            prev,
+            tape,
+        })
     }
 }

@@ -168,7 +168,7 @@ fn validate(cfg: &LeakyRnnConfig) -> Result<()> {
     Ok(())
 }
 
-impl Recurrent for LeakyRnn {
+impl StepModel for LeakyRnn {
     fn arch(&self) -> &'static str {
         "leaky-rnn"
     }
@@ -184,81 +184,10 @@ impl Recurrent for LeakyRnn {
     fn params_mut(&mut self) -> &mut Params {
         &mut self.params
     }
-
-    fn rollout(
-        &self,
-        inputs: &[f64],
-        batch: usize,
-        time: usize,
-        h0: Option<&[f64]>,
-    ) -> Result<Rollout> {
-        let (h, nx, dt) = (self.cfg.hidden, self.cfg.input, self.cfg.dt);
-        let h0 = check_rollout_args(inputs, batch, time, nx, h, h0)?;
-        let n = batch * time;
-        let th = self.params.values();
-        let (w_ih, w_hh) = (tensor_matrix(th, &self.e_ih), tensor_matrix(th, &self.e_hh));
-        let bias = self.e_b.as_ref().map(|e| th[e.range()].to_vec());
-        let mut noise_rng = self
-            .cfg
-            .noise_std
-            .map(|_| init::rng(self.cfg.noise_seed, init::purpose::NOISE));
-        let (mut states, mut prev) = (vec![0.0; n * h], vec![0.0; n * h]);
-        let (mut phi, mut dphi) = (vec![0.0; n * h], vec![0.0; n * h]);
-        let mut cur = MatRef::from_row_major_slice(&h0, batch, h).to_owned();
-        for t in 0..time {
-            write_step(&mut prev, time, h, t, cur.as_ref());
-            let mut u = Mat::zeros(batch, h);
-            let mut du = Mat::zeros(batch, h);
-            for b in 0..batch {
-                for i in 0..h {
-                    let (p, d) = self.phi(cur[(b, i)]);
-                    u[(b, i)] = p;
-                    du[(b, i)] = d;
-                }
-            }
-            write_step(&mut phi, time, h, t, u.as_ref());
-            write_step(&mut dphi, time, h, t, du.as_ref());
-            let mut pre = Mat::zeros(batch, h);
-            gemm(pre.as_mut(), u.as_ref(), w_hh.transpose(), 1.0, false);
-            gemm(
-                pre.as_mut(),
-                step_rows(inputs, batch, time, nx, t),
-                w_ih.transpose(),
-                1.0,
-                true,
-            );
-            let xi = noise_rng.as_mut().map(|r| {
-                init::normal(r, batch * h)
-                    .into_iter()
-                    .map(|v| v * self.cfg.noise_std.unwrap_or(0.0))
-                    .collect::<Vec<_>>()
-            });
-            for b in 0..batch {
-                for i in 0..h {
-                    let mut f = pre[(b, i)];
-                    if let Some(bb) = &bias {
-                        f += bb[i];
-                    }
-                    if let Some(xi) = &xi {
-                        f += xi[b * h + i];
-                    }
-                    cur[(b, i)] = (1.0 - dt) * cur[(b, i)] + dt * f;
-                }
-            }
-            check_finite(cur.as_ref(), t)?;
-            write_step(&mut states, time, h, t, cur.as_ref());
-        }
-        Ok(Rollout {
-            batch,
-            time,
-            hidden: h,
-            input: nx,
-            inputs: inputs.to_vec(),
-            h0,
-            states,
-            prev,
-            tape: vec![phi, dphi],
-        })
+    fn step(&self, ro: &Rollout, t: usize, h_prev: &[f64]) -> Result<Vec<f64>> {
+        Ok(self
+            .rollout(&step_inputs(ro, t), ro.batch, 1, Some(h_prev))?
+            .states)
     }
 
     /// A v = (1−dt) v + dt·W (φ'(z_t) ⊙ v).
@@ -354,12 +283,14 @@ impl Recurrent for LeakyRnn {
         let mut v = vec![
             WeightSite {
                 param: W_HH.into(),
+                steps: 0..ro.time,
                 rows: 0..h,
                 sites: site_matrix(&ro.tape[PHI], n, h),
                 factor: SiteFactor::Scalar(dt),
             },
             WeightSite {
                 param: W_IH.into(),
+                steps: 0..ro.time,
                 rows: 0..h,
                 sites: Arc::new(ro.input_matrix().to_owned()),
                 factor: SiteFactor::Scalar(dt),
@@ -368,11 +299,90 @@ impl Recurrent for LeakyRnn {
         if self.cfg.bias {
             v.push(WeightSite {
                 param: BIAS.into(),
+                steps: 0..ro.time,
                 rows: 0..h,
                 sites: ones(n),
                 factor: SiteFactor::Scalar(dt),
             });
         }
         v
+    }
+}
+
+impl Recurrent for LeakyRnn {
+    fn rollout(
+        &self,
+        inputs: &[f64],
+        batch: usize,
+        time: usize,
+        h0: Option<&[f64]>,
+    ) -> Result<Rollout> {
+        let (h, nx, dt) = (self.cfg.hidden, self.cfg.input, self.cfg.dt);
+        let h0 = check_rollout_args(inputs, batch, time, nx, h, h0)?;
+        let n = batch * time;
+        let th = self.params.values();
+        let (w_ih, w_hh) = (tensor_matrix(th, &self.e_ih), tensor_matrix(th, &self.e_hh));
+        let bias = self.e_b.as_ref().map(|e| th[e.range()].to_vec());
+        let mut noise_rng = self
+            .cfg
+            .noise_std
+            .map(|_| init::rng(self.cfg.noise_seed, init::purpose::NOISE));
+        let (mut states, mut prev) = (vec![0.0; n * h], vec![0.0; n * h]);
+        let (mut phi, mut dphi) = (vec![0.0; n * h], vec![0.0; n * h]);
+        let mut cur = MatRef::from_row_major_slice(&h0, batch, h).to_owned();
+        for t in 0..time {
+            write_step(&mut prev, time, h, t, cur.as_ref());
+            let mut u = Mat::zeros(batch, h);
+            let mut du = Mat::zeros(batch, h);
+            for b in 0..batch {
+                for i in 0..h {
+                    let (p, d) = self.phi(cur[(b, i)]);
+                    u[(b, i)] = p;
+                    du[(b, i)] = d;
+                }
+            }
+            write_step(&mut phi, time, h, t, u.as_ref());
+            write_step(&mut dphi, time, h, t, du.as_ref());
+            let mut pre = Mat::zeros(batch, h);
+            gemm(pre.as_mut(), u.as_ref(), w_hh.transpose(), 1.0, false);
+            gemm(
+                pre.as_mut(),
+                step_rows(inputs, batch, time, nx, t),
+                w_ih.transpose(),
+                1.0,
+                true,
+            );
+            let xi = noise_rng.as_mut().map(|r| {
+                init::normal(r, batch * h)
+                    .into_iter()
+                    .map(|v| v * self.cfg.noise_std.unwrap_or(0.0))
+                    .collect::<Vec<_>>()
+            });
+            for b in 0..batch {
+                for i in 0..h {
+                    let mut f = pre[(b, i)];
+                    if let Some(bb) = &bias {
+                        f += bb[i];
+                    }
+                    if let Some(xi) = &xi {
+                        f += xi[b * h + i];
+                    }
+                    cur[(b, i)] = (1.0 - dt) * cur[(b, i)] + dt * f;
+                }
+            }
+            check_finite(cur.as_ref(), t)?;
+            write_step(&mut states, time, h, t, cur.as_ref());
+        }
+        Ok(Rollout {
+            batch,
+            time,
+            hidden: h,
+            input: nx,
+            inputs: inputs.to_vec(),
+            h0,
+            states,
+            prev,
+            tape: vec![phi, dphi],
+        })
     }
 }

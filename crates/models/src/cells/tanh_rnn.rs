@@ -125,7 +125,7 @@ impl TanhRnn {
     }
 }
 
-impl Recurrent for TanhRnn {
+impl StepModel for TanhRnn {
     fn arch(&self) -> &'static str {
         "rnn"
     }
@@ -141,56 +141,10 @@ impl Recurrent for TanhRnn {
     fn params_mut(&mut self) -> &mut Params {
         &mut self.params
     }
-
-    fn rollout(
-        &self,
-        inputs: &[f64],
-        batch: usize,
-        time: usize,
-        h0: Option<&[f64]>,
-    ) -> Result<Rollout> {
-        let (h, nx) = (self.cfg.hidden, self.cfg.input);
-        let h0 = check_rollout_args(inputs, batch, time, nx, h, h0)?;
-        let n = batch * time;
-        let th = self.params.values();
-        let (w_ih, w_hh) = (tensor_matrix(th, &self.e_ih), tensor_matrix(th, &self.e_hh));
-        let bias = self.biases();
-        let (mut states, mut prev, mut d) = (vec![0.0; n * h], vec![0.0; n * h], vec![0.0; n * h]);
-        let mut cur = MatRef::from_row_major_slice(&h0, batch, h).to_owned();
-        for t in 0..time {
-            write_step(&mut prev, time, h, t, cur.as_ref());
-            let mut pre = Mat::zeros(batch, h);
-            gemm(pre.as_mut(), cur.as_ref(), w_hh.transpose(), 1.0, false);
-            gemm(
-                pre.as_mut(),
-                step_rows(inputs, batch, time, nx, t),
-                w_ih.transpose(),
-                1.0,
-                true,
-            );
-            let mut dd = Mat::zeros(batch, h);
-            for b in 0..batch {
-                for i in 0..h {
-                    let z = (pre[(b, i)] + bias[i]).tanh();
-                    cur[(b, i)] = z;
-                    dd[(b, i)] = 1.0 - z * z;
-                }
-            }
-            check_finite(cur.as_ref(), t)?;
-            write_step(&mut states, time, h, t, cur.as_ref());
-            write_step(&mut d, time, h, t, dd.as_ref());
-        }
-        Ok(Rollout {
-            batch,
-            time,
-            hidden: h,
-            input: nx,
-            inputs: inputs.to_vec(),
-            h0,
-            states,
-            prev,
-            tape: vec![d],
-        })
+    fn step(&self, ro: &Rollout, t: usize, h_prev: &[f64]) -> Result<Vec<f64>> {
+        Ok(self
+            .rollout(&step_inputs(ro, t), ro.batch, 1, Some(h_prev))?
+            .states)
     }
 
     /// A v = (1 − z²) ⊙ (W_hh v).
@@ -289,12 +243,14 @@ impl Recurrent for TanhRnn {
         let mut v = vec![
             WeightSite {
                 param: W_HH.into(),
+                steps: 0..ro.time,
                 rows: 0..h,
                 sites: site_matrix(&ro.prev, n, h),
                 factor: d.clone(),
             },
             WeightSite {
                 param: W_IH.into(),
+                steps: 0..ro.time,
                 rows: 0..h,
                 sites: Arc::new(ro.input_matrix().to_owned()),
                 factor: d.clone(),
@@ -303,11 +259,65 @@ impl Recurrent for TanhRnn {
         for e in [&self.e_bih, &self.e_bhh].into_iter().flatten() {
             v.push(WeightSite {
                 param: e.name.clone(),
+                steps: 0..ro.time,
                 rows: 0..h,
                 sites: ones(n),
                 factor: d.clone(),
             });
         }
         v
+    }
+}
+
+impl Recurrent for TanhRnn {
+    fn rollout(
+        &self,
+        inputs: &[f64],
+        batch: usize,
+        time: usize,
+        h0: Option<&[f64]>,
+    ) -> Result<Rollout> {
+        let (h, nx) = (self.cfg.hidden, self.cfg.input);
+        let h0 = check_rollout_args(inputs, batch, time, nx, h, h0)?;
+        let n = batch * time;
+        let th = self.params.values();
+        let (w_ih, w_hh) = (tensor_matrix(th, &self.e_ih), tensor_matrix(th, &self.e_hh));
+        let bias = self.biases();
+        let (mut states, mut prev, mut d) = (vec![0.0; n * h], vec![0.0; n * h], vec![0.0; n * h]);
+        let mut cur = MatRef::from_row_major_slice(&h0, batch, h).to_owned();
+        for t in 0..time {
+            write_step(&mut prev, time, h, t, cur.as_ref());
+            let mut pre = Mat::zeros(batch, h);
+            gemm(pre.as_mut(), cur.as_ref(), w_hh.transpose(), 1.0, false);
+            gemm(
+                pre.as_mut(),
+                step_rows(inputs, batch, time, nx, t),
+                w_ih.transpose(),
+                1.0,
+                true,
+            );
+            let mut dd = Mat::zeros(batch, h);
+            for b in 0..batch {
+                for i in 0..h {
+                    let z = (pre[(b, i)] + bias[i]).tanh();
+                    cur[(b, i)] = z;
+                    dd[(b, i)] = 1.0 - z * z;
+                }
+            }
+            check_finite(cur.as_ref(), t)?;
+            write_step(&mut states, time, h, t, cur.as_ref());
+            write_step(&mut d, time, h, t, dd.as_ref());
+        }
+        Ok(Rollout {
+            batch,
+            time,
+            hidden: h,
+            input: nx,
+            inputs: inputs.to_vec(),
+            h0,
+            states,
+            prev,
+            tape: vec![d],
+        })
     }
 }

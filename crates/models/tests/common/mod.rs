@@ -2,6 +2,8 @@
 //! Shared fixtures: every model variant at small sizes, random data from a fixture stream.
 
 use gentk_linalg::probes::{ProbeKind, purpose, seeded_block};
+#[allow(unused_imports)]
+use gentk_models::StepModel;
 use gentk_models::*;
 
 pub fn randn(n: usize, seed: u64) -> Vec<f64> {
@@ -12,6 +14,67 @@ pub fn randn(n: usize, seed: u64) -> Vec<f64> {
 
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// A model under test: a recurrent cell (inputs at every step) or an MLP (input at step 0, depth
+/// = T).
+pub enum AnyModel {
+    /// Recurrent cell.
+    Rec(Box<dyn Recurrent>),
+    /// MLP with depth T.
+    Mlp(Mlp),
+}
+
+impl AnyModel {
+    pub fn sm(&self) -> &dyn StepModel {
+        match self {
+            AnyModel::Rec(m) => m.as_ref(),
+            AnyModel::Mlp(m) => m,
+        }
+    }
+    pub fn sm_mut(&mut self) -> &mut dyn StepModel {
+        match self {
+            AnyModel::Rec(m) => m.as_mut(),
+            AnyModel::Mlp(m) => m,
+        }
+    }
+    /// Forward pass on `[B, T, n_x]` inputs (an MLP uses the t = 0 slice).
+    pub fn run(&self, x: &[f64], b: usize, t: usize, h0: Option<&[f64]>) -> Rollout {
+        match self {
+            AnyModel::Rec(m) => m.rollout(x, b, t, h0).unwrap(),
+            AnyModel::Mlp(m) => {
+                assert_eq!(m.config().depth, t);
+                let nx = m.config().input;
+                let x0: Vec<f64> = (0..b)
+                    .flat_map(|i| x[i * t * nx..i * t * nx + nx].to_vec())
+                    .collect();
+                m.forward(&x0, b).unwrap()
+            }
+        }
+    }
+}
+
+/// Every model the derivative tests cover: all recurrent variants and MLPs of depth `t`.
+pub fn every_model(nx: usize, h: usize, t: usize) -> Vec<(&'static str, AnyModel)> {
+    let mut v: Vec<(&'static str, AnyModel)> = all_models(nx, h)
+        .into_iter()
+        .map(|(n, m)| (n, AnyModel::Rec(m)))
+        .collect();
+    v.push((
+        "deep relu mlp",
+        AnyModel::Mlp(Mlp::init(MlpConfig::deep_relu(nx, h, t), 1.5, 14).unwrap()),
+    ));
+    v.push((
+        "residual tanh mlp",
+        AnyModel::Mlp(Mlp::init(MlpConfig::residual_tanh(nx, h, t), 1.2, 15).unwrap()),
+    ));
+    let mut nb = MlpConfig::residual_tanh(nx, h, t);
+    nb.bias = false;
+    v.push((
+        "residual tanh mlp (no bias)",
+        AnyModel::Mlp(Mlp::init(nb, 1.0, 16).unwrap()),
+    ));
+    v
 }
 
 /// Every model variant the derivative tests cover, with a readable name. Gains chosen so the
