@@ -18,6 +18,7 @@
 //! assert_eq!(ro.states.len(), b * t * 16);
 //! ```
 
+pub mod attention;
 pub mod cells;
 pub mod error;
 pub mod init;
@@ -26,6 +27,7 @@ pub mod readout;
 pub mod rollout;
 pub mod weights;
 
+pub use attention::{AttentionBlock, AttentionConfig, AttentionTape, Positional};
 pub use cells::{
     Activation, Gru, GruConfig, LeakyRnn, LeakyRnnConfig, Mlp, MlpConfig, TanhRnn, TanhRnnConfig,
 };

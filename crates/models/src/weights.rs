@@ -118,6 +118,24 @@ pub fn save_model(model: &dyn Recurrent, readout: Option<&Readout>) -> Result<Ve
     write_tensors(&t)
 }
 
+/// Saves any parameter set (MLP, attention block, readout …) as f64 safetensors.
+pub fn save_params(p: &Params) -> Result<Vec<u8>> {
+    write_tensors(&params_tensors(p))
+}
+
+/// Loads a parameter set of a known layout from safetensors bytes: every tensor of the layout must be
+/// present with its shape, and no other tensor may be (all-or-nothing).
+pub fn load_params(bytes: &[u8], layout: ParamLayout) -> Result<Params> {
+    let sd = read_state_dict(bytes)?;
+    if let Some(k) = sd.keys().find(|k| layout.get(k).is_err()) {
+        return Err(tensor_err(
+            k,
+            format!("unexpected tensor (expected {})", layout.names().join(", ")),
+        ));
+    }
+    params_from_state_dict(&sd, layout)
+}
+
 /// Fills `layout` from the state dict, checking every shape; returns the names it consumed.
 pub fn params_from_state_dict(sd: &StateDict, layout: ParamLayout) -> Result<Params> {
     let mut p = Params::zeros(layout);
