@@ -5,7 +5,7 @@ use divan::Bencher;
 use divan::counter::ItemsCount;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
-use gentk_models::{LeakyRnn, LeakyRnnConfig, Recurrent, Rollout};
+use gentk_models::{LeakyRnn, LeakyRnnConfig, Recurrent, Rollout, StepModel};
 
 fn main() {
     divan::main();
