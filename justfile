@@ -20,3 +20,4 @@ lint:
 # Benchmarks (divan): FLOP/s of block operators vs faer GEMM, cost per matvec of each estimator.
 bench:
     cargo bench -p gentk-linalg
+    cargo bench -p gentk-models

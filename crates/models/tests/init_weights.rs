@@ -352,3 +352,25 @@ fn bad_configs_and_inputs_are_errors_not_panics() {
     assert!(e.contains("non-finite") && e.contains("step 1"), "{e}");
     let _ = randn(1, 0);
 }
+
+#[test]
+fn teacher_student_rnn_init() {
+    let g = 1.3;
+    let m = TanhRnn::teacher_student(16, 64, g, 3).unwrap();
+    assert!(!m.params().has("rnn.bias_hh_l0"));
+    assert!(
+        m.params()
+            .tensor("rnn.bias_ih_l0")
+            .unwrap()
+            .iter()
+            .all(|b| *b == 0.0)
+    );
+    let w = m.params().matrix("rnn.weight_hh_l0").unwrap().to_owned();
+    let wtw = w.transpose() * &w;
+    assert!((wtw - Mat::<f64>::identity(64, 64) * faer::Scale(g * g)).norm_max() < 1e-12);
+    let (_, var) = mean_var(m.params().tensor("rnn.weight_ih_l0").unwrap());
+    assert!(
+        (var / (2.0 / 80.0) - 1.0).abs() < 0.15,
+        "xavier variance {var}"
+    );
+}

@@ -110,6 +110,24 @@ impl TanhRnn {
         Ok(m)
     }
 
+    /// The teacher–student RNN (PAPER.md §6.4): h_t = tanh(W_in x_t + b_in + W_h h_{t−1}) with
+    /// W_in xavier-normal, b_in = 0, no b_hh, and W_h orthogonal scaled by `gain`.
+    pub fn teacher_student(input: usize, hidden: usize, gain: f64, seed: u64) -> Result<Self> {
+        let cfg = TanhRnnConfig {
+            input,
+            hidden,
+            bias_ih: true,
+            bias_hh: false,
+        };
+        let mut m = Self::zeros(cfg)?;
+        let mut r = init::rng(seed, init::purpose::INIT);
+        let w_in = init::xavier_normal(&mut r, hidden, input, 1.0);
+        let w_h = init::orthogonal(&mut r, hidden, hidden, gain);
+        m.params.values_mut()[m.e_ih.range()].copy_from_slice(&w_in);
+        m.params.values_mut()[m.e_hh.range()].copy_from_slice(&w_h);
+        Ok(m)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &TanhRnnConfig {
         &self.cfg
