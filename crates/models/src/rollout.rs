@@ -149,6 +149,34 @@ pub trait StepModel: Send + Sync {
     }
 }
 
+/// The accessors every recurrent cell implements the same way (fields `cfg.input`, `cfg.hidden`,
+/// `params`; the single-step map is a one-step rollout).
+macro_rules! recurrent_step_model_basics {
+    ($arch:literal) => {
+        fn arch(&self) -> &'static str {
+            $arch
+        }
+        fn input_size(&self) -> usize {
+            self.cfg.input
+        }
+        fn hidden_size(&self) -> usize {
+            self.cfg.hidden
+        }
+        fn params(&self) -> &Params {
+            &self.params
+        }
+        fn params_mut(&mut self) -> &mut Params {
+            &mut self.params
+        }
+        fn step(&self, ro: &Rollout, t: usize, h_prev: &[f64]) -> Result<Vec<f64>> {
+            Ok(self
+                .rollout(&step_inputs(ro, t), ro.batch, 1, Some(h_prev))?
+                .states)
+        }
+    };
+}
+pub(crate) use recurrent_step_model_basics;
+
 /// A recurrent model: inputs at every step, weights shared across steps.
 pub trait Recurrent: StepModel {
     /// Forward pass on inputs `[B, T, n_x]` (row-major) from `h0` (`[B, H]`, default 0).

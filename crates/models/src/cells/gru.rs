@@ -134,26 +134,7 @@ impl Gru {
 }
 
 impl StepModel for Gru {
-    fn arch(&self) -> &'static str {
-        "gru"
-    }
-    fn input_size(&self) -> usize {
-        self.cfg.input
-    }
-    fn hidden_size(&self) -> usize {
-        self.cfg.hidden
-    }
-    fn params(&self) -> &Params {
-        &self.params
-    }
-    fn params_mut(&mut self) -> &mut Params {
-        &mut self.params
-    }
-    fn step(&self, ro: &Rollout, t: usize, h_prev: &[f64]) -> Result<Vec<f64>> {
-        Ok(self
-            .rollout(&step_inputs(ro, t), ro.batch, 1, Some(h_prev))?
-            .states)
-    }
+    recurrent_step_model_basics!("gru");
 
     /// A v = ζ ⊙ v + d_r ⊙ (W_hr v) + d_ζ ⊙ (W_hz v) + d_n̂ ⊙ (W_hn v), one GEMM for the three gates.
     fn state_jvp(&self, ro: &Rollout, t: usize, v: MatRef<'_, f64>, mut out: MatMut<'_, f64>) {

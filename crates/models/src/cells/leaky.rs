@@ -169,26 +169,7 @@ fn validate(cfg: &LeakyRnnConfig) -> Result<()> {
 }
 
 impl StepModel for LeakyRnn {
-    fn arch(&self) -> &'static str {
-        "leaky-rnn"
-    }
-    fn input_size(&self) -> usize {
-        self.cfg.input
-    }
-    fn hidden_size(&self) -> usize {
-        self.cfg.hidden
-    }
-    fn params(&self) -> &Params {
-        &self.params
-    }
-    fn params_mut(&mut self) -> &mut Params {
-        &mut self.params
-    }
-    fn step(&self, ro: &Rollout, t: usize, h_prev: &[f64]) -> Result<Vec<f64>> {
-        Ok(self
-            .rollout(&step_inputs(ro, t), ro.batch, 1, Some(h_prev))?
-            .states)
-    }
+    recurrent_step_model_basics!("leaky-rnn");
 
     /// A v = (1−dt) v + dt·W (φ'(z_t) ⊙ v).
     fn state_jvp(&self, ro: &Rollout, t: usize, v: MatRef<'_, f64>, mut out: MatMut<'_, f64>) {

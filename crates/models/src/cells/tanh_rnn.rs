@@ -144,26 +144,7 @@ impl TanhRnn {
 }
 
 impl StepModel for TanhRnn {
-    fn arch(&self) -> &'static str {
-        "rnn"
-    }
-    fn input_size(&self) -> usize {
-        self.cfg.input
-    }
-    fn hidden_size(&self) -> usize {
-        self.cfg.hidden
-    }
-    fn params(&self) -> &Params {
-        &self.params
-    }
-    fn params_mut(&mut self) -> &mut Params {
-        &mut self.params
-    }
-    fn step(&self, ro: &Rollout, t: usize, h_prev: &[f64]) -> Result<Vec<f64>> {
-        Ok(self
-            .rollout(&step_inputs(ro, t), ro.batch, 1, Some(h_prev))?
-            .states)
-    }
+    recurrent_step_model_basics!("rnn");
 
     /// A v = (1 − z²) ⊙ (W_hh v).
     fn state_jvp(&self, ro: &Rollout, t: usize, v: MatRef<'_, f64>, mut out: MatMut<'_, f64>) {
