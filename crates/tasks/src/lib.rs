@@ -1,0 +1,109 @@
+//! # gentk-tasks
+//!
+//! The tasks of the global-NTK paper as pure functions of (configuration, seed): flip-flop,
+//! memory-pro (and its one-hot and multi-task variants), low-rank forecast, teacher–student inputs,
+//! Gaussian sequences and circle data. Configurations are serde types whose defaults are the
+//! paper's; impossible values are errors naming the field; nothing is global or mutated
+//! (PAPER.md §7.5). Training batches come from a seeded [`BatchSampler`].
+//!
+//! ```
+//! use gentk_tasks::{TaskConfig, generate};
+//! let cfg: TaskConfig = TaskConfig::MemoryPro(Default::default());
+//! let data = generate(&cfg, false, 0).unwrap();
+//! assert_eq!((data.time, data.n_in, data.n_out), (90, 3, 3));
+//! ```
+
+pub mod dataset;
+pub mod error;
+pub mod flipflop;
+pub mod forecast;
+pub mod memory;
+pub mod rng;
+pub mod simple;
+
+pub use dataset::{BatchSampler, Dataset};
+pub use error::{Result, TaskError};
+pub use flipflop::{FlipFlopConfig, flip_flop};
+pub use forecast::{LowRankForecast, LowRankForecastConfig, low_rank_forecast};
+pub use memory::{
+    MemoryProConfig, MemoryProOneHotConfig, MultiTaskConfig, memory_pro, memory_pro_one_hot,
+    multi_task,
+};
+pub use simple::{TeacherStudentInputConfig, circle, gaussian_sequences, teacher_student_inputs};
+
+use serde::{Deserialize, Serialize};
+
+/// Any task, as written in an experiment spec (`kind = "memory_pro"` plus that task's fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TaskConfig {
+    /// n-bit flip-flop.
+    FlipFlop(FlipFlopConfig),
+    /// Memory-pro (anti/delay variants by flags).
+    MemoryPro(MemoryProConfig),
+    /// One-hot memory-pro.
+    MemoryProOneHot(MemoryProOneHotConfig),
+    /// MemPro/MemAnti/DelayPro/DelayAnti with context and task channels.
+    MultiTask(MultiTaskConfig),
+    /// Low-rank forecast (its own structure and data seeds; the generate seed is unused).
+    LowRankForecast(LowRankForecastConfig),
+    /// Teacher–student inputs (targets come from the teacher model).
+    TeacherStudent(TeacherStudentInputConfig),
+    /// i.i.d. Gaussian sequences.
+    GaussianSequences(GaussianSequencesConfig),
+    /// Circle classification.
+    Circle(CircleConfig),
+}
+
+/// Gaussian sequence configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GaussianSequencesConfig {
+    /// Sequences.
+    pub n_samples: usize,
+    /// Tokens per sequence.
+    #[serde(rename = "T")]
+    pub time: usize,
+    /// Input dimension.
+    pub d_input: usize,
+}
+
+impl Default for GaussianSequencesConfig {
+    fn default() -> Self {
+        GaussianSequencesConfig {
+            n_samples: 10,
+            time: 50,
+            d_input: 8,
+        }
+    }
+}
+
+/// Circle data configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CircleConfig {
+    /// Samples.
+    pub n_samples: usize,
+}
+
+impl Default for CircleConfig {
+    fn default() -> Self {
+        CircleConfig { n_samples: 10_000 }
+    }
+}
+
+/// Generates any task's dataset from (config, noise flag, seed).
+pub fn generate(cfg: &TaskConfig, noise: bool, seed: u64) -> Result<Dataset> {
+    match cfg {
+        TaskConfig::FlipFlop(c) => flip_flop(c, noise, seed),
+        TaskConfig::MemoryPro(c) => memory_pro(c, noise, seed),
+        TaskConfig::MemoryProOneHot(c) => memory_pro_one_hot(c, noise, seed),
+        TaskConfig::MultiTask(c) => multi_task(c, noise, seed),
+        TaskConfig::LowRankForecast(c) => Ok(low_rank_forecast(c, noise)?.data),
+        TaskConfig::TeacherStudent(c) => teacher_student_inputs(c, seed),
+        TaskConfig::GaussianSequences(c) => {
+            gaussian_sequences(c.n_samples, c.time, c.d_input, seed)
+        }
+        TaskConfig::Circle(c) => circle(c.n_samples, seed),
+    }
+}
