@@ -223,7 +223,7 @@ pub fn multi_task(cfg: &MultiTaskConfig, noise: bool, seed: u64) -> Result<Datas
         for b in 0..d.n {
             for t in 0..t_len {
                 for c in 0..7 {
-                    if (c < 3 && t < tc) || c >= 3 {
+                    if t < tc || c >= 3 {
                         *d.input_mut(b, t, c) += std * rng::normal(&mut nr);
                     }
                 }
