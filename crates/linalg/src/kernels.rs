@@ -38,6 +38,36 @@ pub fn gemm(
     matmul(c, acc, a, b, alpha, Par::Seq);
 }
 
+/// `c <- alpha a b` (or `+=`) with the columns of `c` split into at most 4 fixed chunks computed in
+/// parallel. Chunk boundaries depend only on the shape, so the bits never depend on the thread count.
+pub fn gemm_par(
+    mut c: MatMut<'_, f64>,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    alpha: f64,
+    accumulate: bool,
+) {
+    let n = c.ncols();
+    let chunk = n.div_ceil(4).max(32);
+    if n <= chunk {
+        gemm(c, a, b, alpha, accumulate);
+        return;
+    }
+    let mut items = Vec::with_capacity(4);
+    let mut rest = c.as_mut();
+    let mut start = 0;
+    while start < n {
+        let w = chunk.min(n - start);
+        let (head, tail) = rest.split_at_col_mut(w);
+        items.push((b.subcols(start, w), head));
+        rest = tail;
+        start += w;
+    }
+    items
+        .into_par_iter()
+        .for_each(|(bc, cc)| gemm(cc, a, bc, alpha, accumulate));
+}
+
 /// `a b` into a new matrix.
 pub fn mul(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
     let mut c = Mat::zeros(a.nrows(), b.ncols());

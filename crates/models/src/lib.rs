@@ -18,6 +18,7 @@
 //! assert_eq!(ro.states.len(), b * t * 16);
 //! ```
 
+pub mod activations;
 pub mod attention;
 pub mod cells;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod init;
 pub mod params;
 pub mod readout;
 pub mod rollout;
+pub mod train;
 pub mod weights;
 
 pub use attention::{AttentionBlock, AttentionConfig, AttentionTape, Positional};
@@ -35,4 +37,8 @@ pub use error::{ModelError, Result};
 pub use params::{ParamEntry, ParamLayout, Params};
 pub use readout::Readout;
 pub use rollout::{Recurrent, Rollout, SiteFactor, StepModel, WeightSite};
+pub use train::{
+    Batch, Checkpoint, LossGrad, Optimizer, TrainConfig, TrainError, TrainReport, batch_loss_grad,
+    loss_and_grad, train,
+};
 pub use weights::{Arch, LoadedModel, StateDict, load_model, read_state_dict, save_model};

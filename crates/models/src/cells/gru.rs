@@ -322,7 +322,7 @@ impl Recurrent for Gru {
                     let r = sigmoid(ai[(b, i)] + b_ih[i] + ah[(b, i)] + b_hh[i]);
                     let z = sigmoid(ai[(b, h + i)] + b_ih[h + i] + ah[(b, h + i)] + b_hh[h + i]);
                     let c = ah[(b, 2 * h + i)] + b_hh[2 * h + i];
-                    let nn = (ai[(b, 2 * h + i)] + b_ih[2 * h + i] + r * c).tanh();
+                    let nn = crate::activations::tanh(ai[(b, 2 * h + i)] + b_ih[2 * h + i] + r * c);
                     let hp = cur[(b, i)];
                     let dn = (1.0 - z) * (1.0 - nn * nn);
                     fac[ZETA][(b, i)] = z;

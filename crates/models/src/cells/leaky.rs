@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use faer::{Mat, MatMut, MatRef};
-use gentk_linalg::kernels::gemm;
+use gentk_linalg::kernels::{gemm, gemm_par};
+use rayon::prelude::*;
 
 use crate::error::{Result, config};
 use crate::init;
@@ -144,7 +145,7 @@ impl LeakyRnn {
         if self.cfg.linear {
             (v, 1.0)
         } else {
-            let t = v.tanh();
+            let t = crate::activations::tanh(v);
             (t, 1.0 - t * t)
         }
     }
@@ -179,7 +180,7 @@ impl StepModel for LeakyRnn {
         let tmp = Mat::from_fn(h, v.ncols(), |i, j| {
             ro.site_row(d, h, j % ro.batch, t)[i] * v[(i, j)]
         });
-        gemm(out.as_mut(), w, tmp.as_ref(), dt, false);
+        gemm_par(out.as_mut(), w, tmp.as_ref(), dt, false);
         for j in 0..v.ncols() {
             for i in 0..h {
                 out[(i, j)] += (1.0 - dt) * v[(i, j)];
@@ -192,7 +193,7 @@ impl StepModel for LeakyRnn {
         let (h, dt) = (self.cfg.hidden, self.cfg.dt);
         let wm = tensor_matrix(self.params.values(), &self.e_hh);
         let mut tmp = Mat::zeros(h, w.ncols());
-        gemm(tmp.as_mut(), wm.transpose(), w, 1.0, false);
+        gemm_par(tmp.as_mut(), wm.transpose(), w, 1.0, false);
         let d = &ro.tape[DPHI];
         for j in 0..w.ncols() {
             let row = ro.site_row(d, h, j % ro.batch, t);
@@ -206,7 +207,7 @@ impl StepModel for LeakyRnn {
     fn param_jvp(&self, ro: &Rollout, dtheta: &[f64], out: &mut [f64]) {
         let (n, h, dt) = (ro.sites(), self.cfg.hidden, self.cfg.dt);
         let mut o = MatMut::from_row_major_slice_mut(out, n, h);
-        gemm(
+        gemm_par(
             o.as_mut(),
             ro.tape_matrix(PHI),
             tensor_matrix(dtheta, &self.e_hh).transpose(),
@@ -234,7 +235,7 @@ impl StepModel for LeakyRnn {
     fn param_vjp(&self, ro: &Rollout, w: &[f64], grad: &mut [f64]) {
         let (n, h, dt) = (ro.sites(), self.cfg.hidden, self.cfg.dt);
         let wm = MatRef::from_row_major_slice(w, n, h);
-        gemm(
+        gemm_par(
             tensor_matrix_mut(grad, &self.e_hh),
             wm.transpose(),
             ro.tape_matrix(PHI),
@@ -310,22 +311,30 @@ impl Recurrent for LeakyRnn {
             .map(|_| init::rng(self.cfg.noise_seed, init::purpose::NOISE));
         let (mut states, mut prev) = (vec![0.0; n * h], vec![0.0; n * h]);
         let (mut phi, mut dphi) = (vec![0.0; n * h], vec![0.0; n * h]);
-        let mut cur = MatRef::from_row_major_slice(&h0, batch, h).to_owned();
+        let mut cur = h0.clone();
+        let mut pre = Mat::<f64>::zeros(batch, h);
+        let trial = time * h;
         for t in 0..time {
-            write_step(&mut prev, time, h, t, cur.as_ref());
-            let mut u = Mat::zeros(batch, h);
-            let mut du = Mat::zeros(batch, h);
-            for b in 0..batch {
-                for i in 0..h {
-                    let (p, d) = self.phi(cur[(b, i)]);
-                    u[(b, i)] = p;
-                    du[(b, i)] = d;
-                }
-            }
-            write_step(&mut phi, time, h, t, u.as_ref());
-            write_step(&mut dphi, time, h, t, du.as_ref());
-            let mut pre = Mat::zeros(batch, h);
-            gemm(pre.as_mut(), u.as_ref(), w_hh.transpose(), 1.0, false);
+            // Tape rows (b, t): z_{t−1}, φ(z_{t−1}), φ'(z_{t−1}); trials in parallel (elementwise,
+            // so the bits do not depend on the thread count).
+            prev.par_chunks_mut(trial)
+                .zip(phi.par_chunks_mut(trial))
+                .zip(dphi.par_chunks_mut(trial))
+                .zip(cur.par_chunks(h))
+                .for_each(|(((pv, ph), dp), c)| {
+                    let r = t * h..(t + 1) * h;
+                    pv[r.clone()].copy_from_slice(c);
+                    for ((p, d), &v) in ph[r.clone()].iter_mut().zip(&mut dp[r]).zip(c) {
+                        (*p, *d) = self.phi(v);
+                    }
+                });
+            gemm_par(
+                pre.as_mut(),
+                step_rows(&phi, batch, time, h, t),
+                w_hh.transpose(),
+                1.0,
+                false,
+            );
             gemm(
                 pre.as_mut(),
                 step_rows(inputs, batch, time, nx, t),
@@ -340,6 +349,7 @@ impl Recurrent for LeakyRnn {
                     .collect::<Vec<_>>()
             });
             for b in 0..batch {
+                let c = &mut cur[b * h..(b + 1) * h];
                 for i in 0..h {
                     let mut f = pre[(b, i)];
                     if let Some(bb) = &bias {
@@ -348,11 +358,17 @@ impl Recurrent for LeakyRnn {
                     if let Some(xi) = &xi {
                         f += xi[b * h + i];
                     }
-                    cur[(b, i)] = (1.0 - dt) * cur[(b, i)] + dt * f;
+                    c[i] = (1.0 - dt) * c[i] + dt * f;
                 }
+                if c.iter().any(|v| !v.is_finite()) {
+                    return Err(crate::error::ModelError::NonFinite {
+                        batch: b,
+                        step: t + 1,
+                    });
+                }
+                let s = (b * time + t) * h;
+                states[s..s + h].copy_from_slice(c);
             }
-            check_finite(cur.as_ref(), t)?;
-            write_step(&mut states, time, h, t, cur.as_ref());
         }
         Ok(Rollout {
             batch,

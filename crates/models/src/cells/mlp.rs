@@ -38,7 +38,7 @@ impl Activation {
                 }
             }
             Activation::Tanh => {
-                let t = u.tanh();
+                let t = crate::activations::tanh(u);
                 (t, 1.0 - t * t)
             }
         }

@@ -298,7 +298,7 @@ impl Recurrent for TanhRnn {
             let mut dd = Mat::zeros(batch, h);
             for b in 0..batch {
                 for i in 0..h {
-                    let z = (pre[(b, i)] + bias[i]).tanh();
+                    let z = crate::activations::tanh(pre[(b, i)] + bias[i]);
                     cur[(b, i)] = z;
                     dd[(b, i)] = 1.0 - z * z;
                 }

@@ -1,0 +1,354 @@
+//! Training: the BPTT gradient against finite differences of the loss and against the adjoint
+//! identity of P; optimiser semantics; subsets; early stopping; checkpoints; divergence; determinism.
+
+mod common;
+
+use common::*;
+use faer::Mat;
+use gentk_models::train::adjoint_recursion;
+use gentk_models::*;
+use gentk_tasks::{BatchSampler, MemoryProConfig, memory_pro};
+
+fn batch(b: usize, t: usize, nx: usize, ny: usize, seed: u64) -> Batch {
+    Batch {
+        batch: b,
+        time: t,
+        inputs: randn(b * t * nx, seed),
+        targets: randn(b * t * ny, seed + 1),
+    }
+}
+
+#[test]
+fn bptt_gradient_matches_finite_differences_of_the_loss() {
+    let (b, t, nx, h, ny) = (2, 5, 2, 4, 3);
+    for (name, mut m) in all_models(nx, h) {
+        let mut r = Readout::init(h, ny, true, 1).unwrap();
+        let bt = batch(b, t, nx, ny, 2);
+        let lg = loss_and_grad(&*m, &r, &bt).unwrap();
+        let eps = 1e-6;
+        let th = m.params().values().to_vec();
+        for p in [0, th.len() / 2, th.len() - 1] {
+            let mut f = [0.0; 2];
+            for (k, s) in [1.0, -1.0].into_iter().enumerate() {
+                m.params_mut().values_mut()[p] = th[p] + s * eps;
+                f[k] = loss_and_grad(&*m, &r, &bt).unwrap().loss;
+            }
+            m.params_mut().values_mut()[p] = th[p];
+            let fd = (f[0] - f[1]) / (2.0 * eps);
+            assert!(
+                (fd - lg.grad_model[p]).abs() < 1e-7 * (1.0 + fd.abs()),
+                "{name} θ[{p}]: fd {fd} vs {}",
+                lg.grad_model[p]
+            );
+        }
+        let rv = r.params().values().to_vec();
+        for p in [0, rv.len() - 1] {
+            let mut f = [0.0; 2];
+            for (k, s) in [1.0, -1.0].into_iter().enumerate() {
+                r.params_mut().values_mut()[p] = rv[p] + s * eps;
+                f[k] = loss_and_grad(&*m, &r, &bt).unwrap().loss;
+            }
+            r.params_mut().values_mut()[p] = rv[p];
+            let fd = (f[0] - f[1]) / (2.0 * eps);
+            assert!(
+                (fd - lg.grad_readout[p]).abs() < 1e-7 * (1.0 + fd.abs()),
+                "{name} readout[{p}]"
+            );
+        }
+    }
+}
+
+#[test]
+fn bptt_adjoint_is_p_star_of_the_error() {
+    // ⟨P* Err, v⟩ = ⟨Err, P v⟩ with P v from the forward recursion of step JVPs.
+    let (b, t, nx, h, ny) = (3, 6, 2, 5, 2);
+    for (name, m) in all_models(nx, h) {
+        let r = Readout::init(h, ny, true, 3).unwrap();
+        let lg = loss_and_grad(&*m, &r, &batch(b, t, nx, ny, 4)).unwrap();
+        let ro = &lg.rollout;
+        let v = randn(ro.state_dim(), 5);
+        let mut pv = v.clone();
+        let mut prev = Mat::<f64>::zeros(h, b);
+        for tt in 0..t {
+            let mut a = Mat::zeros(h, b);
+            m.state_jvp(ro, tt, prev.as_ref(), a.as_mut());
+            for bb in 0..b {
+                for i in 0..h {
+                    let s = ro.site(bb, tt) * h + i;
+                    pv[s] += a[(i, bb)];
+                    prev[(i, bb)] = pv[s];
+                }
+            }
+        }
+        let (l, rr) = (dot(&lg.adjoint, &v), dot(&lg.err, &pv));
+        assert!(
+            (l - rr).abs() < 1e-12 * (l.abs() + rr.abs()),
+            "{name}: {l} vs {rr}"
+        );
+        assert_eq!(adjoint_recursion(&*m, ro, &lg.err), lg.adjoint);
+    }
+}
+
+fn toy() -> (LeakyRnn, Readout) {
+    (
+        LeakyRnn::init(LeakyRnnConfig::new(3, 8), 1.0, 1).unwrap(),
+        Readout::init(8, 3, true, 1).unwrap(),
+    )
+}
+
+#[test]
+fn sgd_momentum_and_adam_follow_pytorch_semantics() {
+    let bt = batch(2, 4, 3, 3, 6);
+    // Plain SGD: θ₁ = θ₀ − lr·g₀.
+    let (mut m, mut r) = toy();
+    let g0 = loss_and_grad(&m, &r, &bt).unwrap();
+    let th0 = m.params().values().to_vec();
+    let cfg = TrainConfig {
+        optimizer: Optimizer::sgd(0.1),
+        iterations: 1,
+        tol: None,
+        ..Default::default()
+    };
+    train(&mut m, &mut r, &cfg, |_| Ok(bt.clone()), |_| Ok(())).unwrap();
+    for i in 0..th0.len() {
+        assert!((m.params().values()[i] - (th0[i] - 0.1 * g0.grad_model[i])).abs() < 1e-15);
+    }
+    // Adam's first step moves every coordinate by ≈ lr·sign(g).
+    let (mut m, mut r) = toy();
+    let cfg = TrainConfig {
+        optimizer: Optimizer::adam(1e-3),
+        iterations: 1,
+        tol: None,
+        ..Default::default()
+    };
+    train(&mut m, &mut r, &cfg, |_| Ok(bt.clone()), |_| Ok(())).unwrap();
+    for i in 0..th0.len() {
+        let g = g0.grad_model[i];
+        let want = th0[i] - 1e-3 * g / (g.abs() + 1e-8);
+        assert!((m.params().values()[i] - want).abs() < 1e-12);
+    }
+    // Momentum: second step uses buf = μ g₀ + g₁.
+    let (mut m, mut r) = toy();
+    let cfg = TrainConfig {
+        optimizer: Optimizer::Sgd {
+            lr: 0.1,
+            momentum: 0.9,
+        },
+        iterations: 2,
+        tol: None,
+        ..Default::default()
+    };
+    let (mut m2, mut r2) = toy();
+    train(
+        &mut m2,
+        &mut r2,
+        &TrainConfig {
+            iterations: 1,
+            ..cfg.clone()
+        },
+        |_| Ok(bt.clone()),
+        |_| Ok(()),
+    )
+    .unwrap();
+    let g1 = loss_and_grad(&m2, &r2, &bt).unwrap();
+    train(&mut m, &mut r, &cfg, |_| Ok(bt.clone()), |_| Ok(())).unwrap();
+    for i in 0..th0.len() {
+        let want =
+            th0[i] - 0.1 * g0.grad_model[i] - 0.1 * (0.9 * g0.grad_model[i] + g1.grad_model[i]);
+        assert!((m.params().values()[i] - want).abs() < 1e-13);
+    }
+}
+
+#[test]
+fn only_the_trainable_subset_moves_and_clipping_bounds_the_step() {
+    let bt = batch(2, 4, 3, 3, 7);
+    let (mut m, mut r) = toy();
+    let (m0, r0) = (m.params().clone(), r.params().clone());
+    let cfg = TrainConfig {
+        optimizer: Optimizer::sgd(0.5),
+        iterations: 3,
+        tol: None,
+        trainable: Some(vec!["rnn.weight_hh_l0".into()]),
+        grad_clip: Some(1e-3),
+        ..Default::default()
+    };
+    train(&mut m, &mut r, &cfg, |_| Ok(bt.clone()), |_| Ok(())).unwrap();
+    assert_eq!(r.params(), &r0);
+    assert_eq!(
+        m.params().tensor("rnn.weight_ih_l0").unwrap(),
+        m0.tensor("rnn.weight_ih_l0").unwrap()
+    );
+    let moved: f64 = m
+        .params()
+        .tensor("rnn.weight_hh_l0")
+        .unwrap()
+        .iter()
+        .zip(m0.tensor("rnn.weight_hh_l0").unwrap())
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        moved > 0.0 && moved <= 3.0 * 0.5 * 1e-3 * (1.0 + 1e-9),
+        "clipped steps: moved {moved}"
+    );
+    let bad = TrainConfig {
+        trainable: Some(vec!["rnn.weight_xx".into()]),
+        ..cfg
+    };
+    assert!(
+        train(&mut m, &mut r, &bad, |_| Ok(bt.clone()), |_| Ok(()))
+            .unwrap_err()
+            .to_string()
+            .contains("rnn.weight_xx")
+    );
+}
+
+fn memory_pro_source(seed: u64) -> impl FnMut(usize) -> Result<Batch, String> {
+    let data = memory_pro(
+        &MemoryProConfig {
+            n_samples: 200,
+            ..Default::default()
+        },
+        true,
+        seed,
+    )
+    .unwrap();
+    let mut sampler = BatchSampler::new(16, true, seed).unwrap();
+    move |_| {
+        let d = sampler.next(&data).map_err(|e| e.to_string())?;
+        Ok(Batch {
+            batch: d.n,
+            time: d.time,
+            inputs: d.inputs,
+            targets: d.targets,
+        })
+    }
+}
+
+#[test]
+fn training_memory_pro_reduces_the_loss_with_checkpoints_and_is_deterministic() {
+    let run = || {
+        let mut c = LeakyRnnConfig::new(3, 32);
+        c.dt = 0.7;
+        let mut m = LeakyRnn::init(c, 1.0, 2).unwrap();
+        let mut r = Readout::init(32, 3, true, 2).unwrap();
+        let init = m.params().clone();
+        let cfg = TrainConfig {
+            optimizer: Optimizer::adam(1e-2),
+            iterations: 300,
+            tol: None,
+            checkpoint_every: 100,
+            ..Default::default()
+        };
+        let mut cps = Vec::new();
+        let rep = train(&mut m, &mut r, &cfg, memory_pro_source(3), |c| {
+            cps.push(c.clone());
+            Ok(())
+        })
+        .unwrap();
+        (rep, cps, init)
+    };
+    let (rep, cps, init) = run();
+    assert_eq!(
+        cps.iter().map(|c| c.iteration).collect::<Vec<_>>(),
+        vec![0, 100, 200, 300]
+    );
+    assert_eq!(
+        cps[0].model, init,
+        "checkpoint 0 is the untouched initialisation"
+    );
+    assert!(
+        rep.final_loss < 0.5 * rep.losses[0].1,
+        "loss {} -> {}",
+        rep.losses[0].1,
+        rep.final_loss
+    );
+    assert_eq!(rep.losses.len(), 15);
+    let (rep2, cps2, _) = run();
+    assert_eq!(rep, rep2);
+    assert_eq!(cps, cps2, "bit-identical checkpoints on rerun");
+}
+
+#[test]
+fn early_stopping_and_divergence() {
+    // A tolerance above the loss stops at the third recorded loss (iteration 40).
+    let (mut m, mut r) = toy();
+    let cfg = TrainConfig {
+        optimizer: Optimizer::sgd(1e-3),
+        iterations: 1000,
+        tol: Some(1e9),
+        checkpoint_every: 0,
+        ..Default::default()
+    };
+    let mut its = Vec::new();
+    let rep = train(&mut m, &mut r, &cfg, memory_pro_source(4), |c| {
+        its.push(c.iteration);
+        Ok(())
+    })
+    .unwrap();
+    assert!(rep.stopped_early);
+    assert_eq!(its, vec![0, 40]);
+    assert_eq!(rep.steps, 40);
+    // An absurd learning rate diverges; the error names the iteration and no checkpoint follows it.
+    let (mut m, mut r) = toy();
+    let cfg = TrainConfig {
+        optimizer: Optimizer::sgd(1e6),
+        iterations: 100,
+        tol: None,
+        checkpoint_every: 1,
+        ..Default::default()
+    };
+    let mut last = 0;
+    let e = train(&mut m, &mut r, &cfg, memory_pro_source(5), |c| {
+        last = c.iteration;
+        Ok(())
+    })
+    .unwrap_err();
+    let TrainError::Diverged { iteration, .. } = e else {
+        panic!("{e}")
+    };
+    assert!(last <= iteration, "no checkpoint after divergence");
+    assert!(e.to_string().contains(&format!("iteration {iteration}")));
+    // A failing checkpoint writer stops the run with its reason.
+    let (mut m, mut r) = toy();
+    let cfg = TrainConfig {
+        iterations: 5,
+        tol: None,
+        ..Default::default()
+    };
+    let e = train(&mut m, &mut r, &cfg, memory_pro_source(6), |_| {
+        Err("disk full".into())
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("disk full"));
+}
+
+#[test]
+fn chunked_batch_gradient_equals_the_whole_batch_gradient() {
+    let (b, t, nx, h, ny) = (70, 6, 3, 8, 3);
+    let m = Gru::init(GruConfig::new(nx, h), 2.0, 9).unwrap();
+    let r = Readout::init(h, ny, true, 9).unwrap();
+    let bt = batch(b, t, nx, ny, 10);
+    let whole = loss_and_grad(&m, &r, &bt).unwrap();
+    let (loss, gm, gr) = batch_loss_grad(&m, &r, &bt).unwrap();
+    assert!((loss - whole.loss).abs() < 1e-13 * whole.loss);
+    let rel = |a: &[f64], b: &[f64]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).powi(2))
+            .sum::<f64>()
+            .sqrt()
+            / b.iter().map(|y| y * y).sum::<f64>().sqrt()
+    };
+    assert!(rel(&gm, &whole.grad_model) < 1e-12 && rel(&gr, &whole.grad_readout) < 1e-12);
+    // Thread-count independence of the chunked path.
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    let one = pool(1).install(|| batch_loss_grad(&m, &r, &bt).unwrap());
+    let two = pool(2).install(|| batch_loss_grad(&m, &r, &bt).unwrap());
+    assert_eq!(one, two);
+}
