@@ -20,4 +20,5 @@ lint:
 # Benchmarks (divan): FLOP/s of block operators vs faer GEMM, cost per matvec of each estimator.
 bench:
     cargo bench -p gentk-linalg
-    cargo bench -p gentk-models
+    cargo bench -p gentk-models --bench models
+    cargo bench -p gentk-models --bench train

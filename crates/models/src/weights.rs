@@ -75,6 +75,38 @@ pub fn read_state_dict(bytes: &[u8]) -> Result<StateDict> {
 
 /// Serialises named f64 tensors (in name order) to safetensors bytes.
 pub fn write_tensors(tensors: &[(String, Vec<usize>, Vec<f64>)]) -> Result<Vec<u8>> {
+    write_tensors_with_metadata(tensors, None)
+}
+
+/// A training checkpoint as one safetensors file: model and readout tensors under their state_dict
+/// names, with `iteration`, `loss` (exact, as f64 bits in hex and as text) and `arch` in the header
+/// metadata.
+pub fn checkpoint_bytes(cp: &crate::train::Checkpoint, arch: &str) -> Result<Vec<u8>> {
+    let mut t = params_tensors(&cp.model);
+    t.extend(params_tensors(&cp.readout));
+    let meta = std::collections::HashMap::from([
+        ("iteration".to_string(), cp.iteration.to_string()),
+        ("loss".to_string(), format!("{}", cp.loss)),
+        (
+            "loss_bits".to_string(),
+            format!("{:016x}", cp.loss.to_bits()),
+        ),
+        ("arch".to_string(), arch.to_string()),
+    ]);
+    write_tensors_with_metadata(&t, Some(meta))
+}
+
+/// The header metadata of a safetensors buffer (empty when it has none).
+pub fn read_metadata(bytes: &[u8]) -> Result<std::collections::HashMap<String, String>> {
+    let (_, meta) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| ModelError::File(format!("not a safetensors file: {e}")))?;
+    Ok(meta.metadata().clone().unwrap_or_default())
+}
+
+fn write_tensors_with_metadata(
+    tensors: &[(String, Vec<usize>, Vec<f64>)],
+    meta: Option<std::collections::HashMap<String, String>>,
+) -> Result<Vec<u8>> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(n, s, v)| {
@@ -91,7 +123,7 @@ pub fn write_tensors(tensors: &[(String, Vec<usize>, Vec<f64>)]) -> Result<Vec<u
             TensorView::new(Dtype::F64, s.clone(), b).map_err(|e| tensor_err(n, e.to_string()))?;
         views.push((n.clone(), view));
     }
-    safetensors::serialize(views, None).map_err(|e| ModelError::File(e.to_string()))
+    safetensors::serialize(views, meta).map_err(|e| ModelError::File(e.to_string()))
 }
 
 /// The tensors of a parameter set, in layout order.

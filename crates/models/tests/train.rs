@@ -352,3 +352,36 @@ fn chunked_batch_gradient_equals_the_whole_batch_gradient() {
     let two = pool(2).install(|| batch_loss_grad(&m, &r, &bt).unwrap());
     assert_eq!(one, two);
 }
+
+#[test]
+fn checkpoints_serialise_with_metadata_and_reload_exactly() {
+    use gentk_models::weights::{checkpoint_bytes, read_metadata};
+    let (mut m, mut r) = toy();
+    let cfg = TrainConfig {
+        iterations: 3,
+        tol: None,
+        checkpoint_every: 1,
+        ..Default::default()
+    };
+    let mut cps = Vec::new();
+    train(&mut m, &mut r, &cfg, memory_pro_source(8), |c| {
+        cps.push(c.clone());
+        Ok(())
+    })
+    .unwrap();
+    let cp = &cps[2];
+    let bytes = checkpoint_bytes(cp, "leaky-rnn").unwrap();
+    let meta = read_metadata(&bytes).unwrap();
+    assert_eq!(meta["iteration"], "2");
+    assert_eq!(
+        f64::from_bits(u64::from_str_radix(&meta["loss_bits"], 16).unwrap()),
+        cp.loss
+    );
+    let loaded = load_model(
+        &read_state_dict(&bytes).unwrap(),
+        Arch::LeakyRnn { dt: 1.0 },
+    )
+    .unwrap();
+    assert_eq!(loaded.model.params(), &cp.model);
+    assert_eq!(loaded.readout.unwrap().params(), &cp.readout);
+}
