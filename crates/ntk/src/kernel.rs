@@ -1,0 +1,162 @@
+//! The parameter operator K through its Kronecker core (PAPER.md §3.7): K = Σ_w 𝒟_w (S_w S_wᵀ ⊗ I_H) 𝒟_w,
+//! applied to a block of probes as two GEMMs per group of weights that share a D factor and steps
+//! (Y = 𝒟 Q, M = Sᵀ Y, Z = S M, out += 𝒟 Z), never forming an n x n matrix. Cost per probe
+//! 4·N_w·d_w·H per group.
+
+use std::sync::Arc;
+
+use faer::{Mat, MatMut, MatRef};
+use gentk_linalg::kernels::gemm_par;
+use gentk_linalg::{LinearOp, Shape};
+use gentk_models::{Rollout, SiteFactor, StepModel, WeightSite};
+
+use crate::error::{NtkError, Result};
+
+/// Weights sharing one D factor and one set of steps, with their site vectors side by side.
+#[derive(Debug, Clone)]
+pub struct SiteGroup {
+    /// Tensor names in the group (with gate-row ranges when partial).
+    pub params: Vec<String>,
+    /// Steps at which the group acts.
+    pub steps: std::ops::Range<usize>,
+    /// Concatenated site vectors, (B·|steps|) x Σ d.
+    pub sites: Mat<f64>,
+    /// The shared D factor.
+    pub factor: SiteFactor,
+}
+
+impl SiteGroup {
+    /// The Gram matrix G = S Sᵀ over this group's sites (dense, (B·|steps|)²).
+    pub fn gram(&self) -> Mat<f64> {
+        let n = self.sites.nrows();
+        let mut g = Mat::zeros(n, n);
+        gemm_par(g.as_mut(), self.sites.as_ref(), self.sites.transpose(), 1.0, false);
+        g
+    }
+}
+
+fn same_factor(a: &SiteFactor, b: &SiteFactor) -> bool {
+    match (a, b) {
+        (SiteFactor::Scalar(x), SiteFactor::Scalar(y)) => x.to_bits() == y.to_bits(),
+        (SiteFactor::Diagonal(x), SiteFactor::Diagonal(y)) => Arc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
+/// Groups weight sites by (D factor, steps), concatenating their sites; `subset` keeps only the named
+/// tensors.
+pub fn site_groups(sites: Vec<WeightSite>, subset: Option<&[&str]>) -> Vec<SiteGroup> {
+    let mut groups: Vec<(Vec<String>, std::ops::Range<usize>, Vec<Arc<Mat<f64>>>, SiteFactor)> = Vec::new();
+    for w in sites {
+        if let Some(s) = subset
+            && !s.contains(&w.param.as_str())
+        {
+            continue;
+        }
+        let label = format!("{}[rows {}..{}]", w.param, w.rows.start, w.rows.end);
+        if let Some(g) = groups.iter_mut().find(|g| g.1 == w.steps && same_factor(&g.3, &w.factor)) {
+            g.0.push(label);
+            g.2.push(w.sites);
+        } else {
+            groups.push((vec![label], w.steps, vec![w.sites], w.factor));
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(params, steps, parts, factor)| {
+            let rows = parts[0].nrows();
+            let d: usize = parts.iter().map(|p| p.ncols()).sum();
+            let mut sites = Mat::zeros(rows, d);
+            let mut off = 0;
+            for p in &parts {
+                sites.as_mut().subcols_mut(off, p.ncols()).copy_from(p.as_ref());
+                off += p.ncols();
+            }
+            SiteGroup { params, steps, sites, factor }
+        })
+        .collect()
+}
+
+/// K by the Kronecker-core fast path.
+pub struct KroneckerCore {
+    groups: Vec<SiteGroup>,
+    batch: usize,
+    time: usize,
+    hidden: usize,
+    shape: Shape,
+}
+
+impl KroneckerCore {
+    /// K of a rollout (subset: only these tensors; None = all parameters acting on the state).
+    pub fn new(model: &dyn StepModel, ro: &Rollout, subset: Option<&[&str]>) -> Result<Self> {
+        if let Some(names) = subset {
+            let lay = model.params().layout();
+            for n in names {
+                lay.get(n).map_err(NtkError::Model)?;
+            }
+        }
+        let groups = site_groups(model.weight_sites(ro), subset);
+        Ok(KroneckerCore {
+            groups,
+            batch: ro.batch,
+            time: ro.time,
+            hidden: ro.hidden,
+            shape: Shape::state(ro.batch, ro.time, ro.hidden),
+        })
+    }
+
+    /// The groups (site matrices and D factors), e.g. for the Gram G and its modes.
+    pub fn groups(&self) -> &[SiteGroup] {
+        &self.groups
+    }
+
+    fn apply(&self, x: MatRef<'_, f64>, mut y: MatMut<'_, f64>) {
+        let (h, tt) = (self.hidden, self.time);
+        let k = x.ncols();
+        y.fill(0.0);
+        for g in &self.groups {
+            let ns = g.steps.len();
+            let nw = self.batch * ns;
+            let site = |r: usize| (r / ns) * tt + g.steps.start + r % ns;
+            let fac = |r: usize, i: usize| match &g.factor {
+                SiteFactor::Scalar(c) => *c,
+                SiteFactor::Diagonal(d) => d[(r, i)],
+            };
+            // Y[r, p·H + i] = D(r)_i q_p(site r, i).
+            let yb = Mat::from_fn(nw, k * h, |r, c| {
+                let (p, i) = (c / h, c % h);
+                fac(r, i) * x[(site(r) * h + i, p)]
+            });
+            let mut mm = Mat::zeros(g.sites.ncols(), k * h);
+            gemm_par(mm.as_mut(), g.sites.transpose(), yb.as_ref(), 1.0, false);
+            let mut z = Mat::zeros(nw, k * h);
+            gemm_par(z.as_mut(), g.sites.as_ref(), mm.as_ref(), 1.0, false);
+            for p in 0..k {
+                for r in 0..nw {
+                    let s = site(r);
+                    for i in 0..h {
+                        y[(s * h + i, p)] += fac(r, i) * z[(r, p * h + i)];
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl LinearOp for KroneckerCore {
+    fn shape_in(&self) -> &Shape {
+        &self.shape
+    }
+    fn shape_out(&self) -> &Shape {
+        &self.shape
+    }
+    fn apply_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+        self.apply(x, y)
+    }
+    fn apply_adjoint_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+        self.apply(x, y)
+    }
+    fn is_self_adjoint(&self) -> bool {
+        true
+    }
+}

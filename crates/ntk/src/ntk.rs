@@ -1,0 +1,146 @@
+//! The global empirical NTK of one rollout as operators: P, P⁻¹, J_θ, K (Kronecker core and
+//! autodiff), NTK_S = P K P* (and the independent full-model path (P J_θ)(P J_θ)*), P P*, the output
+//! NTK, and the weight-site Gram's modes.
+
+use faer::{Mat, MatMut, MatRef};
+use gentk_linalg::{Adjoint, Compose, Dense, Gram, Identity, Kron, LinearOp, Shape};
+use gentk_models::{Readout, Rollout, StepModel};
+
+use crate::error::Result;
+use crate::jacobian::ParamJacobian;
+use crate::kernel::KroneckerCore;
+use crate::propagation::{Propagation, PropagationInverse};
+
+/// Marks a composite as self-adjoint (apply_adjoint = apply), e.g. P K P*.
+pub struct SelfAdjoint<A>(pub A);
+
+impl<A: LinearOp> LinearOp for SelfAdjoint<A> {
+    fn shape_in(&self) -> &Shape {
+        self.0.shape_in()
+    }
+    fn shape_out(&self) -> &Shape {
+        self.0.shape_out()
+    }
+    fn apply_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+        self.0.apply_block(x, y)
+    }
+    fn apply_adjoint_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+        self.0.apply_block(x, y)
+    }
+    fn is_self_adjoint(&self) -> bool {
+        true
+    }
+}
+
+/// NTK_S = P K P* with K by its Kronecker core.
+pub type NtkState<'a> = SelfAdjoint<Compose<Propagation<'a>, Compose<KroneckerCore, Adjoint<Propagation<'a>>>>>;
+/// NTK_S = (P J_θ)(P J_θ)*, the full-model (autodiff) path.
+pub type NtkFull<'a> = Gram<Compose<Propagation<'a>, ParamJacobian<'a>>>;
+/// The readout map R = I_N ⊗ W_out from states to outputs.
+pub type ReadoutMap = Kron<Identity, Dense>;
+
+/// Builder of the operators of one rollout.
+pub struct GlobalNtk<'a> {
+    model: &'a dyn StepModel,
+    ro: &'a Rollout,
+    subset: Option<Vec<String>>,
+}
+
+impl<'a> GlobalNtk<'a> {
+    /// The operators of `ro`, a rollout of `model` (all parameters acting on the state).
+    pub fn new(model: &'a dyn StepModel, ro: &'a Rollout) -> Self {
+        GlobalNtk { model, ro, subset: None }
+    }
+
+    /// Restricts K, J_θ and the NTK to the named tensors (e.g. only `rnn.weight_hh_l0`).
+    pub fn with_subset(mut self, names: &[&str]) -> Self {
+        self.subset = Some(names.iter().map(|s| s.to_string()).collect());
+        self
+    }
+
+    fn subset(&self) -> Option<Vec<&str>> {
+        self.subset.as_ref().map(|v| v.iter().map(|s| s.as_str()).collect())
+    }
+
+    /// The state shape `[batch, time, hidden]`.
+    pub fn state_shape(&self) -> Shape {
+        Shape::state(self.ro.batch, self.ro.time, self.ro.hidden)
+    }
+    /// The rollout.
+    pub fn rollout(&self) -> &'a Rollout {
+        self.ro
+    }
+    /// The model.
+    pub fn model(&self) -> &'a dyn StepModel {
+        self.model
+    }
+
+    /// P.
+    pub fn p(&self) -> Propagation<'a> {
+        Propagation::new(self.model, self.ro)
+    }
+    /// P⁻¹ (with the correct adjoint).
+    pub fn p_inv(&self) -> PropagationInverse<'a> {
+        PropagationInverse::new(self.model, self.ro)
+    }
+    /// J_θ.
+    pub fn j_theta(&self) -> Result<ParamJacobian<'a>> {
+        ParamJacobian::new(self.model, self.ro, self.subset().as_deref())
+    }
+    /// K by the Kronecker core (the fast path).
+    pub fn k(&self) -> Result<KroneckerCore> {
+        KroneckerCore::new(self.model, self.ro, self.subset().as_deref())
+    }
+    /// K = J_θ J_θ* (the autodiff reference).
+    pub fn k_autodiff(&self) -> Result<Gram<ParamJacobian<'a>>> {
+        Ok(Gram(self.j_theta()?))
+    }
+    /// NTK_S = P K P*.
+    pub fn ntk(&self) -> Result<NtkState<'a>> {
+        let inner = Compose::new(self.k()?, Adjoint(self.p()))?;
+        Ok(SelfAdjoint(Compose::new(self.p(), inner)?))
+    }
+    /// NTK_S = (P J_θ)(P J_θ)* through the whole unrolled model's JVP/VJP.
+    pub fn ntk_full(&self) -> Result<NtkFull<'a>> {
+        Ok(Gram(Compose::new(self.p(), self.j_theta()?)?))
+    }
+    /// dz/dθ = P J_θ (parameters → states), the factor F with NTK_S = F F*.
+    pub fn dz_dtheta(&self) -> Result<Compose<Propagation<'a>, ParamJacobian<'a>>> {
+        Ok(Compose::new(self.p(), self.j_theta()?)?)
+    }
+    /// P P*, the "functional" NTK (K = I).
+    pub fn pp_star(&self) -> Gram<Propagation<'a>> {
+        Gram(self.p())
+    }
+    /// R = I_N ⊗ W_out: states → outputs `[B, T, n_y]`.
+    pub fn readout_map(&self, readout: &Readout) -> Result<ReadoutMap> {
+        let w = readout.weight().to_owned();
+        let n = self.ro.sites();
+        let dense = Dense::with_shapes(w, Shape::flat("hidden", readout.hidden_size()), Shape::flat("output", readout.output_size()))?;
+        Ok(Kron::new(Identity::new(Shape::flat("site", n)), dense))
+    }
+    /// The output NTK R NTK_S R* on `[B, T, n_y]` (non-readout parameters).
+    pub fn output_ntk(&self, readout: &Readout) -> Result<SelfAdjoint<Compose<ReadoutMap, Compose<NtkState<'a>, Adjoint<ReadoutMap>>>>> {
+        let r = self.readout_map(readout)?;
+        let inner = Compose::new(self.ntk()?, Adjoint(self.readout_map(readout)?))?;
+        Ok(SelfAdjoint(Compose::new(r, inner)?))
+    }
+}
+
+/// Eigenvalues (descending) and modes of the Gram G = S Sᵀ of a site group, from the thin SVD of S:
+/// λ_i = σ_i², modes as `[B, |steps|]` curves (row-major, one per eigenvalue).
+pub fn gram_modes(sites: MatRef<'_, f64>, k: usize) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
+    gentk_linalg::kernels::pin_sequential();
+    let svd = sites.thin_svd().map_err(|e| gentk_linalg::LinalgError::Factorization { what: "SVD (site matrix)", reason: format!("{e:?}") })?;
+    let s = svd.S().column_vector();
+    let u = svd.U();
+    let k = k.min(s.nrows());
+    let vals = (0..s.nrows()).map(|i| s[i] * s[i]).collect();
+    let modes = (0..k).map(|j| (0..u.nrows()).map(|i| u[(i, j)]).collect()).collect();
+    Ok((vals, modes))
+}
+
+/// A dense copy of a small operator's matrix (tests and `--exact`).
+pub fn dense_matrix<A: LinearOp>(a: &A, limit: usize) -> Result<Mat<f64>> {
+    Ok(gentk_linalg::materialize(a, limit)?)
+}

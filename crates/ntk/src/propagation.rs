@@ -1,0 +1,158 @@
+//! The propagation operator P = (I − 𝒥S)⁻¹ and its inverse, by recursions over the rollout tape:
+//! (P q)_t = q_t + A_t (P q)_{t−1}, (P* q)_t = q_t + A_{t+1}ᵀ (P* q)_{t+1},
+//! (P⁻¹ q)_t = q_t − A_t q_{t−1}, (P⁻* q)_t = q_t − A_{t+1}ᵀ q_{t+1}.
+//! Step Jacobians are never materialised: each step applies the model's JVP/VJP to an H x (k·B)
+//! block (column p·B + b = probe p, trial b), so all trials and probes of a step are one GEMM.
+
+use faer::{Mat, MatMut, MatRef};
+use gentk_linalg::kernels::par_columns;
+use gentk_linalg::{LinearOp, Shape};
+use gentk_models::{Rollout, StepModel};
+
+/// Gathers step `t` of every probe column into an H x (k·B) block.
+pub(crate) fn gather(ro: &Rollout, x: MatRef<'_, f64>, t: usize) -> Mat<f64> {
+    let (b, h, tt) = (ro.batch, ro.hidden, ro.time);
+    let k = x.ncols();
+    let mut out = Mat::zeros(h, k * b);
+    for p in 0..k {
+        let col = x.col(p);
+        for bb in 0..b {
+            let off = (bb * tt + t) * h;
+            let dst = out.col_as_slice_mut(p * b + bb);
+            for i in 0..h {
+                dst[i] = col[off + i];
+            }
+        }
+    }
+    out
+}
+
+/// Writes (or adds) an H x (k·B) step block into step `t` of the probe columns.
+pub(crate) fn scatter(ro: &Rollout, blk: MatRef<'_, f64>, t: usize, mut y: MatMut<'_, f64>, add: bool) {
+    let (b, h, tt) = (ro.batch, ro.hidden, ro.time);
+    for p in 0..y.ncols() {
+        for bb in 0..b {
+            let off = (bb * tt + t) * h;
+            let src = blk.col(p * b + bb);
+            for i in 0..h {
+                if add {
+                    y[(off + i, p)] += src[i];
+                } else {
+                    y[(off + i, p)] = src[i];
+                }
+            }
+        }
+    }
+}
+
+fn forward(m: &dyn StepModel, ro: &Rollout, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+    par_columns(x, y, |xc, mut yc| {
+        let mut prev: Option<Mat<f64>> = None;
+        for t in 0..ro.time {
+            let mut cur = gather(ro, xc, t);
+            if let Some(p) = &prev {
+                let mut a = Mat::zeros(cur.nrows(), cur.ncols());
+                m.state_jvp(ro, t, p.as_ref(), a.as_mut());
+                cur += &a;
+            }
+            scatter(ro, cur.as_ref(), t, yc.as_mut(), false);
+            prev = Some(cur);
+        }
+    });
+}
+
+fn backward(m: &dyn StepModel, ro: &Rollout, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+    par_columns(x, y, |xc, mut yc| {
+        let mut next: Option<Mat<f64>> = None;
+        for t in (0..ro.time).rev() {
+            let mut cur = gather(ro, xc, t);
+            if let Some(nx) = &next {
+                let mut a = Mat::zeros(cur.nrows(), cur.ncols());
+                m.state_vjp(ro, t + 1, nx.as_ref(), a.as_mut());
+                cur += &a;
+            }
+            scatter(ro, cur.as_ref(), t, yc.as_mut(), false);
+            next = Some(cur);
+        }
+    });
+}
+
+/// P: state → state.
+pub struct Propagation<'a> {
+    model: &'a dyn StepModel,
+    ro: &'a Rollout,
+    shape: Shape,
+}
+
+impl<'a> Propagation<'a> {
+    /// P for a rollout of `model`.
+    pub fn new(model: &'a dyn StepModel, ro: &'a Rollout) -> Self {
+        Propagation { model, ro, shape: Shape::state(ro.batch, ro.time, ro.hidden) }
+    }
+}
+
+impl LinearOp for Propagation<'_> {
+    fn shape_in(&self) -> &Shape {
+        &self.shape
+    }
+    fn shape_out(&self) -> &Shape {
+        &self.shape
+    }
+    fn apply_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+        forward(self.model, self.ro, x, y)
+    }
+    fn apply_adjoint_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+        backward(self.model, self.ro, x, y)
+    }
+}
+
+/// P⁻¹ = D_zF = I − 𝒥S, with its correct adjoint (kpflow's transposes the wrong step).
+pub struct PropagationInverse<'a> {
+    model: &'a dyn StepModel,
+    ro: &'a Rollout,
+    shape: Shape,
+}
+
+impl<'a> PropagationInverse<'a> {
+    /// P⁻¹ for a rollout of `model`.
+    pub fn new(model: &'a dyn StepModel, ro: &'a Rollout) -> Self {
+        PropagationInverse { model, ro, shape: Shape::state(ro.batch, ro.time, ro.hidden) }
+    }
+}
+
+impl LinearOp for PropagationInverse<'_> {
+    fn shape_in(&self) -> &Shape {
+        &self.shape
+    }
+    fn shape_out(&self) -> &Shape {
+        &self.shape
+    }
+    /// (P⁻¹ q)_t = q_t − A_t q_{t−1}.
+    fn apply_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+        let (m, ro) = (self.model, self.ro);
+        par_columns(x, y, |xc, mut yc| {
+            yc.copy_from(xc);
+            for t in 1..ro.time {
+                let q = gather(ro, xc, t - 1);
+                let mut a = Mat::zeros(q.nrows(), q.ncols());
+                m.state_jvp(ro, t, q.as_ref(), a.as_mut());
+                a *= faer::Scale(-1.0);
+                scatter(ro, a.as_ref(), t, yc.as_mut(), true);
+            }
+        });
+    }
+    /// (P⁻* q)_t = q_t − A_{t+1}ᵀ q_{t+1}.
+    fn apply_adjoint_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+        let (m, ro) = (self.model, self.ro);
+        par_columns(x, y, |xc, mut yc| {
+            yc.copy_from(xc);
+            for t in 0..ro.time.saturating_sub(1) {
+                let q = gather(ro, xc, t + 1);
+                let mut a = Mat::zeros(q.nrows(), q.ncols());
+                m.state_vjp(ro, t + 1, q.as_ref(), a.as_mut());
+                a *= faer::Scale(-1.0);
+                scatter(ro, a.as_ref(), t, yc.as_mut(), true);
+            }
+        });
+    }
+}
