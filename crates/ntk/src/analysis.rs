@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use faer::MatRef;
 use gentk_linalg::eig::{EigOptions, top_eigenpairs};
 use gentk_linalg::norms::frobenius_norm;
-use gentk_linalg::rank::{PrOptions, dense_compress, dense_partial_trace, participation_ratio, participation_ratio_partial, pr_dense, ustat_partial_pr};
+use gentk_linalg::rank::{
+    PrOptions, dense_compress, dense_partial_trace, participation_ratio,
+    participation_ratio_partial, pr_dense, ustat_partial_pr,
+};
 use gentk_linalg::trace::{HutchppSplit, hutchpp};
 use gentk_linalg::{AxisSplit, LinearOp, PtraceVariant, Shape};
 
@@ -55,7 +58,11 @@ pub fn exact_stats(a: MatRef<'_, f64>, shape: &Shape, top: usize) -> Result<Oper
     let fro2 = a.squared_norm_l2();
     let pr = |keep: &[&str], textbook: bool| -> Result<f64> {
         let split = AxisSplit::new(shape, keep)?;
-        let m = if textbook { dense_partial_trace(a.as_ref(), &split) } else { dense_compress(a.as_ref(), &split, false) };
+        let m = if textbook {
+            dense_partial_trace(a.as_ref(), &split)
+        } else {
+            dense_compress(a.as_ref(), &split, false)
+        };
         Ok(pr_dense(m.as_ref()))
     };
     let eigs = gentk_linalg::kernels::sym_eigvals_desc(a.as_ref())?;
@@ -75,7 +82,13 @@ pub fn exact_stats(a: MatRef<'_, f64>, shape: &Shape, top: usize) -> Result<Oper
 /// ‖A‖_F² by Hutch++ on A², PR by shared orthonormal probes, textbook partial-trace PRs by the
 /// U-statistic on m forward samples of F, compression PRs exactly when the kept dimension ≤ m
 /// (else by probes), top eigenvalues by block Lanczos within 2m matvecs.
-pub fn randomized_stats<A: LinearOp, F: LinearOp>(a: &A, f: &F, m: usize, seed: u64, top: usize) -> Result<(OperatorStats, Uncertainty)> {
+pub fn randomized_stats<A: LinearOp, F: LinearOp>(
+    a: &A,
+    f: &F,
+    m: usize,
+    seed: u64,
+    top: usize,
+) -> Result<(OperatorStats, Uncertainty)> {
     let mut u = Uncertainty::default();
     let tr = hutchpp(a, m, seed, HutchppSplit::Library)?;
     u.matvecs.insert("trace".into(), tr.matvecs);
@@ -88,20 +101,49 @@ pub fn randomized_stats<A: LinearOp, F: LinearOp>(a: &A, f: &F, m: usize, seed: 
     if let Some(s) = fro.stderr {
         u.stderr.insert("fro2".into(), 2.0 * fro.value * s);
     }
-    let pr = participation_ratio(a, PrOptions { budget: m, seed: seed.wrapping_add(2), exact_limit: 0 })?;
+    let pr = participation_ratio(
+        a,
+        PrOptions {
+            budget: m,
+            seed: seed.wrapping_add(2),
+            exact_limit: 0,
+        },
+    )?;
     u.matvecs.insert("eff_rank".into(), pr.matvecs);
     let us_space = ustat_partial_pr(f, SPACE, m.max(2), seed.wrapping_add(3))?;
     let us_time = ustat_partial_pr(f, TIME, m.max(2), seed.wrapping_add(4))?;
     u.matvecs.insert("eff_rank_space".into(), us_space.matvecs);
     u.matvecs.insert("eff_rank_time".into(), us_time.matvecs);
     let kp = |keep: &[&str], s: u64| -> Result<gentk_linalg::Estimate> {
-        Ok(participation_ratio_partial(a, keep, PtraceVariant::CompressSum, PrOptions { budget: m, seed: s, exact_limit: m })?)
+        Ok(participation_ratio_partial(
+            a,
+            keep,
+            PtraceVariant::CompressSum,
+            PrOptions {
+                budget: m,
+                seed: s,
+                exact_limit: m,
+            },
+        )?)
     };
-    let (sk, tk) = (kp(SPACE, seed.wrapping_add(5))?, kp(TIME, seed.wrapping_add(6))?);
+    let (sk, tk) = (
+        kp(SPACE, seed.wrapping_add(5))?,
+        kp(TIME, seed.wrapping_add(6))?,
+    );
     u.matvecs.insert("eff_rank_space_kp".into(), sk.matvecs);
     u.matvecs.insert("eff_rank_time_kp".into(), tk.matvecs);
     let n = a.shape_in().numel();
-    let eig = top_eigenpairs(a, top.min(n), EigOptions { max_matvecs: 2 * m.max(top), dense_limit: 0, seed: seed.wrapping_add(7), tol: 1e-8, ..Default::default() })?;
+    let eig = top_eigenpairs(
+        a,
+        top.min(n),
+        EigOptions {
+            max_matvecs: 2 * m.max(top),
+            dense_limit: 0,
+            seed: seed.wrapping_add(7),
+            tol: 1e-8,
+            ..Default::default()
+        },
+    )?;
     u.matvecs.insert("top_eigs".into(), eig.matvecs);
     Ok((
         OperatorStats {
@@ -120,9 +162,15 @@ pub fn randomized_stats<A: LinearOp, F: LinearOp>(a: &A, f: &F, m: usize, seed: 
 
 /// Top-k eigenpairs of a symmetric operator with its modes reshaped to the kept shape: for an
 /// operator on `[batch, time, hidden]` the modes are full state tensors.
-pub fn top_modes<A: LinearOp>(a: &A, k: usize, opts: EigOptions) -> Result<(Vec<f64>, Vec<Vec<f64>>, Vec<f64>)> {
+pub fn top_modes<A: LinearOp>(
+    a: &A,
+    k: usize,
+    opts: EigOptions,
+) -> Result<(Vec<f64>, Vec<Vec<f64>>, Vec<f64>)> {
     let r = top_eigenpairs(a, k, opts)?;
-    let modes = (0..r.vectors.ncols()).map(|j| r.vectors.col_as_slice(j).to_vec()).collect();
+    let modes = (0..r.vectors.ncols())
+        .map(|j| r.vectors.col_as_slice(j).to_vec())
+        .collect();
     Ok((r.values, modes, r.residuals))
 }
 
@@ -130,4 +178,3 @@ pub fn top_modes<A: LinearOp>(a: &A, k: usize, opts: EigOptions) -> Result<(Vec<
 pub fn target_rayleigh<A: LinearOp>(a: &A, q: &[f64]) -> Result<f64> {
     Ok(gentk_linalg::norms::rayleigh(a, q)?)
 }
-

@@ -35,14 +35,21 @@ impl LinearOp for AttentionJacobian<'_> {
         &self.shape_out
     }
     fn apply_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
-        for_columns(x, y, |xc, yc| yc.copy_from_slice(&self.block.param_jvp(self.tape, xc)));
+        for_columns(x, y, |xc, yc| {
+            yc.copy_from_slice(&self.block.param_jvp(self.tape, xc))
+        });
     }
     fn apply_adjoint_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
-        for_columns(x, y, |xc, yc| yc.copy_from_slice(&self.block.param_vjp(self.tape, xc)));
+        for_columns(x, y, |xc, yc| {
+            yc.copy_from_slice(&self.block.param_vjp(self.tape, xc))
+        });
     }
 }
 
 /// The attention NTK J J* on V.
-pub fn attention_ntk<'a>(block: &'a AttentionBlock, tape: &'a AttentionTape) -> Gram<AttentionJacobian<'a>> {
+pub fn attention_ntk<'a>(
+    block: &'a AttentionBlock,
+    tape: &'a AttentionTape,
+) -> Gram<AttentionJacobian<'a>> {
     Gram(AttentionJacobian::new(block, tape))
 }

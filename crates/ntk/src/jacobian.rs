@@ -46,7 +46,12 @@ impl LinearOp for ParamJacobian<'_> {
         match &self.mask {
             None => self.model.param_jvp_block(self.ro, x, y),
             Some(m) => {
-                let masked = faer::Mat::from_fn(x.nrows(), x.ncols(), |i, j| if m[i] { x[(i, j)] } else { 0.0 });
+                let masked =
+                    faer::Mat::from_fn(
+                        x.nrows(),
+                        x.ncols(),
+                        |i, j| if m[i] { x[(i, j)] } else { 0.0 },
+                    );
                 self.model.param_jvp_block(self.ro, masked.as_ref(), y);
             }
         }

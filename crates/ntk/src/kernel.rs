@@ -30,7 +30,13 @@ impl SiteGroup {
     pub fn gram(&self) -> Mat<f64> {
         let n = self.sites.nrows();
         let mut g = Mat::zeros(n, n);
-        gemm_par(g.as_mut(), self.sites.as_ref(), self.sites.transpose(), 1.0, false);
+        gemm_par(
+            g.as_mut(),
+            self.sites.as_ref(),
+            self.sites.transpose(),
+            1.0,
+            false,
+        );
         g
     }
 }
@@ -46,7 +52,12 @@ fn same_factor(a: &SiteFactor, b: &SiteFactor) -> bool {
 /// Groups weight sites by (D factor, steps), concatenating their sites; `subset` keeps only the named
 /// tensors.
 pub fn site_groups(sites: Vec<WeightSite>, subset: Option<&[&str]>) -> Vec<SiteGroup> {
-    let mut groups: Vec<(Vec<String>, std::ops::Range<usize>, Vec<Arc<Mat<f64>>>, SiteFactor)> = Vec::new();
+    let mut groups: Vec<(
+        Vec<String>,
+        std::ops::Range<usize>,
+        Vec<Arc<Mat<f64>>>,
+        SiteFactor,
+    )> = Vec::new();
     for w in sites {
         if let Some(s) = subset
             && !s.contains(&w.param.as_str())
@@ -54,7 +65,10 @@ pub fn site_groups(sites: Vec<WeightSite>, subset: Option<&[&str]>) -> Vec<SiteG
             continue;
         }
         let label = format!("{}[rows {}..{}]", w.param, w.rows.start, w.rows.end);
-        if let Some(g) = groups.iter_mut().find(|g| g.1 == w.steps && same_factor(&g.3, &w.factor)) {
+        if let Some(g) = groups
+            .iter_mut()
+            .find(|g| g.1 == w.steps && same_factor(&g.3, &w.factor))
+        {
             g.0.push(label);
             g.2.push(w.sites);
         } else {
@@ -69,10 +83,18 @@ pub fn site_groups(sites: Vec<WeightSite>, subset: Option<&[&str]>) -> Vec<SiteG
             let mut sites = Mat::zeros(rows, d);
             let mut off = 0;
             for p in &parts {
-                sites.as_mut().subcols_mut(off, p.ncols()).copy_from(p.as_ref());
+                sites
+                    .as_mut()
+                    .subcols_mut(off, p.ncols())
+                    .copy_from(p.as_ref());
                 off += p.ncols();
             }
-            SiteGroup { params, steps, sites, factor }
+            SiteGroup {
+                params,
+                steps,
+                sites,
+                factor,
+            }
         })
         .collect()
 }

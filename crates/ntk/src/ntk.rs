@@ -33,7 +33,8 @@ impl<A: LinearOp> LinearOp for SelfAdjoint<A> {
 }
 
 /// NTK_S = P K P* with K by its Kronecker core.
-pub type NtkState<'a> = SelfAdjoint<Compose<Propagation<'a>, Compose<KroneckerCore, Adjoint<Propagation<'a>>>>>;
+pub type NtkState<'a> =
+    SelfAdjoint<Compose<Propagation<'a>, Compose<KroneckerCore, Adjoint<Propagation<'a>>>>>;
 /// NTK_S = (P J_θ)(P J_θ)*, the full-model (autodiff) path.
 pub type NtkFull<'a> = Gram<Compose<Propagation<'a>, ParamJacobian<'a>>>;
 /// The readout map R = I_N ⊗ W_out from states to outputs.
@@ -49,7 +50,11 @@ pub struct GlobalNtk<'a> {
 impl<'a> GlobalNtk<'a> {
     /// The operators of `ro`, a rollout of `model` (all parameters acting on the state).
     pub fn new(model: &'a dyn StepModel, ro: &'a Rollout) -> Self {
-        GlobalNtk { model, ro, subset: None }
+        GlobalNtk {
+            model,
+            ro,
+            subset: None,
+        }
     }
 
     /// Restricts K, J_θ and the NTK to the named tensors (e.g. only `rnn.weight_hh_l0`).
@@ -59,7 +64,9 @@ impl<'a> GlobalNtk<'a> {
     }
 
     fn subset(&self) -> Option<Vec<&str>> {
-        self.subset.as_ref().map(|v| v.iter().map(|s| s.as_str()).collect())
+        self.subset
+            .as_ref()
+            .map(|v| v.iter().map(|s| s.as_str()).collect())
     }
 
     /// The state shape `[batch, time, hidden]`.
@@ -116,11 +123,18 @@ impl<'a> GlobalNtk<'a> {
     pub fn readout_map(&self, readout: &Readout) -> Result<ReadoutMap> {
         let w = readout.weight().to_owned();
         let n = self.ro.sites();
-        let dense = Dense::with_shapes(w, Shape::flat("hidden", readout.hidden_size()), Shape::flat("output", readout.output_size()))?;
+        let dense = Dense::with_shapes(
+            w,
+            Shape::flat("hidden", readout.hidden_size()),
+            Shape::flat("output", readout.output_size()),
+        )?;
         Ok(Kron::new(Identity::new(Shape::flat("site", n)), dense))
     }
     /// The output NTK R NTK_S R* on `[B, T, n_y]` (non-readout parameters).
-    pub fn output_ntk(&self, readout: &Readout) -> Result<SelfAdjoint<Compose<ReadoutMap, Compose<NtkState<'a>, Adjoint<ReadoutMap>>>>> {
+    pub fn output_ntk(
+        &self,
+        readout: &Readout,
+    ) -> Result<SelfAdjoint<Compose<ReadoutMap, Compose<NtkState<'a>, Adjoint<ReadoutMap>>>>> {
         let r = self.readout_map(readout)?;
         let inner = Compose::new(self.ntk()?, Adjoint(self.readout_map(readout)?))?;
         Ok(SelfAdjoint(Compose::new(r, inner)?))
@@ -131,12 +145,19 @@ impl<'a> GlobalNtk<'a> {
 /// λ_i = σ_i², modes as `[B, |steps|]` curves (row-major, one per eigenvalue).
 pub fn gram_modes(sites: MatRef<'_, f64>, k: usize) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
     gentk_linalg::kernels::pin_sequential();
-    let svd = sites.thin_svd().map_err(|e| gentk_linalg::LinalgError::Factorization { what: "SVD (site matrix)", reason: format!("{e:?}") })?;
+    let svd = sites
+        .thin_svd()
+        .map_err(|e| gentk_linalg::LinalgError::Factorization {
+            what: "SVD (site matrix)",
+            reason: format!("{e:?}"),
+        })?;
     let s = svd.S().column_vector();
     let u = svd.U();
     let k = k.min(s.nrows());
     let vals = (0..s.nrows()).map(|i| s[i] * s[i]).collect();
-    let modes = (0..k).map(|j| (0..u.nrows()).map(|i| u[(i, j)]).collect()).collect();
+    let modes = (0..k)
+        .map(|j| (0..u.nrows()).map(|i| u[(i, j)]).collect())
+        .collect();
     Ok((vals, modes))
 }
 

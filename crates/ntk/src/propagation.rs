@@ -28,7 +28,13 @@ pub(crate) fn gather(ro: &Rollout, x: MatRef<'_, f64>, t: usize) -> Mat<f64> {
 }
 
 /// Writes (or adds) an H x (k·B) step block into step `t` of the probe columns.
-pub(crate) fn scatter(ro: &Rollout, blk: MatRef<'_, f64>, t: usize, mut y: MatMut<'_, f64>, add: bool) {
+pub(crate) fn scatter(
+    ro: &Rollout,
+    blk: MatRef<'_, f64>,
+    t: usize,
+    mut y: MatMut<'_, f64>,
+    add: bool,
+) {
     let (b, h, tt) = (ro.batch, ro.hidden, ro.time);
     for p in 0..y.ncols() {
         for bb in 0..b {
@@ -87,7 +93,11 @@ pub struct Propagation<'a> {
 impl<'a> Propagation<'a> {
     /// P for a rollout of `model`.
     pub fn new(model: &'a dyn StepModel, ro: &'a Rollout) -> Self {
-        Propagation { model, ro, shape: Shape::state(ro.batch, ro.time, ro.hidden) }
+        Propagation {
+            model,
+            ro,
+            shape: Shape::state(ro.batch, ro.time, ro.hidden),
+        }
     }
 }
 
@@ -116,7 +126,11 @@ pub struct PropagationInverse<'a> {
 impl<'a> PropagationInverse<'a> {
     /// P⁻¹ for a rollout of `model`.
     pub fn new(model: &'a dyn StepModel, ro: &'a Rollout) -> Self {
-        PropagationInverse { model, ro, shape: Shape::state(ro.batch, ro.time, ro.hidden) }
+        PropagationInverse {
+            model,
+            ro,
+            shape: Shape::state(ro.batch, ro.time, ro.hidden),
+        }
     }
 }
 

@@ -1,0 +1,538 @@
+//! Proofs of the operator identities: NTK_S = P K P* = (dz/dθ)(dz/dθ)ᵀ against a finite-difference
+//! Jacobian of the whole unrolled model; Kronecker core = autodiff K (and the closed forms per
+//! architecture); P P⁻¹ = I; Neumann = recursion; adjoint identities; one SGD step to first order.
+
+use faer::Mat;
+use gentk_linalg::probes::{ProbeKind, purpose, seeded_block};
+use gentk_linalg::*;
+use gentk_models::*;
+use gentk_ntk::*;
+
+const B: usize = 2;
+const T: usize = 4;
+const NX: usize = 2;
+const H: usize = 3;
+
+fn randn(n: usize, seed: u64) -> Vec<f64> {
+    seeded_block(seed, purpose::FIXTURE + 9, ProbeKind::Gaussian, n, 1)
+        .col_as_slice(0)
+        .to_vec()
+}
+
+enum Any {
+    Rec(Box<dyn Recurrent>),
+    Mlp(Mlp),
+}
+
+impl Any {
+    fn sm(&self) -> &dyn StepModel {
+        match self {
+            Any::Rec(m) => m.as_ref(),
+            Any::Mlp(m) => m,
+        }
+    }
+    fn sm_mut(&mut self) -> &mut dyn StepModel {
+        match self {
+            Any::Rec(m) => m.as_mut(),
+            Any::Mlp(m) => m,
+        }
+    }
+    fn run(&self, x: &[f64], h0: Option<&[f64]>) -> Rollout {
+        match self {
+            Any::Rec(m) => m.rollout(x, B, T, h0).unwrap(),
+            Any::Mlp(m) => m.forward(&x[..B * NX], B).unwrap(),
+        }
+    }
+}
+
+fn models() -> Vec<(&'static str, Any)> {
+    let leaky = |dt: f64, linear: bool, bias: bool| {
+        let mut c = LeakyRnnConfig::new(NX, H);
+        c.dt = dt;
+        c.linear = linear;
+        c.bias = bias;
+        Any::Rec(Box::new(LeakyRnn::init(c, 1.5, 1).unwrap()))
+    };
+    vec![
+        ("leaky dt=1", leaky(1.0, false, false)),
+        ("leaky dt=0.7", leaky(0.7, false, false)),
+        ("leaky dt=0.7 bias", leaky(0.7, false, true)),
+        ("linear rnn", leaky(1.0, true, false)),
+        (
+            "tanh rnn",
+            Any::Rec(Box::new(
+                TanhRnn::init(TanhRnnConfig::new(NX, H), 2.0, 2).unwrap(),
+            )),
+        ),
+        (
+            "tanh rnn no bias",
+            Any::Rec(Box::new(
+                TanhRnn::init(
+                    TanhRnnConfig {
+                        input: NX,
+                        hidden: H,
+                        bias_ih: false,
+                        bias_hh: false,
+                    },
+                    2.0,
+                    2,
+                )
+                .unwrap(),
+            )),
+        ),
+        (
+            "gru",
+            Any::Rec(Box::new(Gru::init(GruConfig::new(NX, H), 3.0, 3).unwrap())),
+        ),
+        (
+            "residual tanh mlp",
+            Any::Mlp(Mlp::init(MlpConfig::residual_tanh(NX, H, T), 1.2, 4).unwrap()),
+        ),
+        (
+            "deep relu mlp",
+            Any::Mlp(Mlp::init(MlpConfig::deep_relu(NX, H, T), 1.5, 5).unwrap()),
+        ),
+    ]
+}
+
+fn rel(a: &Mat<f64>, b: &Mat<f64>) -> f64 {
+    (a - b).norm_l2() / a.norm_l2().max(b.norm_l2())
+}
+
+/// dz/dθ of the whole forward pass by the 4-point central stencil (error O(ε⁴)).
+fn fd_jacobian(m: &mut Any, x: &[f64], h0: Option<&[f64]>) -> Mat<f64> {
+    let th = m.sm().params().values().to_vec();
+    let n = m.run(x, h0).states.len();
+    let eps = 1e-3;
+    let mut j = Mat::zeros(n, th.len());
+    for p in 0..th.len() {
+        for (c, w) in [(2.0, -1.0), (1.0, 8.0), (-1.0, -8.0), (-2.0, 1.0)] {
+            m.sm_mut().params_mut().values_mut().copy_from_slice(&th);
+            m.sm_mut().params_mut().values_mut()[p] += c * eps;
+            let z = m.run(x, h0).states;
+            for i in 0..n {
+                j[(i, p)] += w * z[i] / (12.0 * eps);
+            }
+        }
+    }
+    m.sm_mut().params_mut().values_mut().copy_from_slice(&th);
+    j
+}
+
+#[test]
+fn ntk_equals_the_outer_product_of_the_unrolled_jacobian() {
+    for (name, mut m) in models() {
+        let x = randn(B * T * NX, 1);
+        let h0 = randn(B * H, 2);
+        let h0 = matches!(m, Any::Rec(_)).then_some(h0);
+        let jfd = fd_jacobian(&mut m, &x, h0.as_deref());
+        let ro = m.run(&x, h0.as_deref());
+        let g = GlobalNtk::new(m.sm(), &ro);
+        let ntk = materialize(&g.ntk().unwrap(), 4096).unwrap();
+        let want = &jfd * jfd.transpose();
+        let e = rel(&ntk, &want);
+        assert!(e < 1e-9, "{name}: NTK_S vs (dz/dθ)(dz/dθ)ᵀ rel err {e:e}");
+        let full = materialize(&g.ntk_full().unwrap(), 4096).unwrap();
+        let e = rel(&ntk, &full);
+        assert!(e < 1e-13, "{name}: P K P* vs (P J)(P J)* rel err {e:e}");
+        let dz = materialize(&g.dz_dtheta().unwrap(), 4096).unwrap();
+        assert!(rel(&dz, &jfd) < 1e-9, "{name}: P J_θ vs dz/dθ");
+    }
+}
+
+#[test]
+fn kronecker_core_equals_autodiff_k() {
+    for (name, m) in models() {
+        let x = randn(B * T * NX, 3);
+        let ro = m.run(&x, None);
+        let g = GlobalNtk::new(m.sm(), &ro);
+        let k = materialize(&g.k().unwrap(), 4096).unwrap();
+        let ka = materialize(&g.k_autodiff().unwrap(), 4096).unwrap();
+        let e = rel(&k, &ka);
+        assert!(e < 1e-13, "{name}: K core vs autodiff rel err {e:e}");
+        // Per-weight blocks sum to K, and each equals the autodiff K of that tensor alone.
+        let names: Vec<String> = m
+            .sm()
+            .params()
+            .layout()
+            .names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut sum = Mat::<f64>::zeros(k.nrows(), k.ncols());
+        for n in &names {
+            let gs = GlobalNtk::new(m.sm(), &ro).with_subset(&[n.as_str()]);
+            let kw = materialize(&gs.k().unwrap(), 4096).unwrap();
+            let kwa = materialize(&gs.k_autodiff().unwrap(), 4096).unwrap();
+            assert!(
+                rel(&kw, &kwa) < 1e-13 || kwa.norm_l2() < 1e-300,
+                "{name}/{n}"
+            );
+            sum += &kw;
+        }
+        assert!(rel(&sum, &k) < 1e-13, "{name}: Σ_w K_w vs K");
+    }
+}
+
+fn site_gram(rows: &[Vec<f64>]) -> Mat<f64> {
+    Mat::from_fn(rows.len(), rows.len(), |i, j| {
+        rows[i].iter().zip(&rows[j]).map(|(a, b)| a * b).sum()
+    })
+}
+
+fn kron_identity(g: &Mat<f64>, h: usize) -> Mat<f64> {
+    Mat::from_fn(g.nrows() * h, g.ncols() * h, |r, c| {
+        if r % h == c % h {
+            g[(r / h, c / h)]
+        } else {
+            0.0
+        }
+    })
+}
+
+#[test]
+fn closed_forms_of_k_per_architecture() {
+    let x = randn(B * T * NX, 5);
+    // Leaky RNN: K = dt² (G ⊗ I_H), G over sites [tanh z_{t−1}; x_t] (+1 with a bias).
+    for (dt, bias) in [(1.0, false), (0.7, false), (0.7, true)] {
+        let mut c = LeakyRnnConfig::new(NX, H);
+        c.dt = dt;
+        c.bias = bias;
+        let m = LeakyRnn::init(c, 1.5, 6).unwrap();
+        let ro = m.rollout(&x, B, T, Some(&randn(B * H, 7))).unwrap();
+        let rows: Vec<Vec<f64>> = (0..B * T)
+            .map(|s| {
+                let mut v: Vec<f64> = ro.prev[s * H..(s + 1) * H]
+                    .iter()
+                    .map(|h| h.tanh())
+                    .collect();
+                v.extend_from_slice(&ro.inputs[s * NX..(s + 1) * NX]);
+                if bias {
+                    v.push(1.0);
+                }
+                v
+            })
+            .collect();
+        let want = kron_identity(&(site_gram(&rows) * faer::Scale(dt * dt)), H);
+        let k = materialize(&GlobalNtk::new(&m, &ro).k().unwrap(), 4096).unwrap();
+        assert!(
+            rel(&k, &want) < 1e-13,
+            "leaky dt={dt} bias={bias}: {:e}",
+            rel(&k, &want)
+        );
+    }
+    // nn.RNN: K = 𝒟 (G ⊗ I) 𝒟, G = z_{t−1}·z' + x·x' + 2, 𝒟 = diag(1 − z_t²).
+    let m = TanhRnn::init(TanhRnnConfig::new(NX, H), 2.0, 8).unwrap();
+    let ro = m.rollout(&x, B, T, None).unwrap();
+    let rows: Vec<Vec<f64>> = (0..B * T)
+        .map(|s| {
+            let mut v = ro.prev[s * H..(s + 1) * H].to_vec();
+            v.extend_from_slice(&ro.inputs[s * NX..(s + 1) * NX]);
+            v.extend([1.0, 1.0]);
+            v
+        })
+        .collect();
+    let d: Vec<f64> = ro.states.iter().map(|z| 1.0 - z * z).collect();
+    let gi = kron_identity(&site_gram(&rows), H);
+    let want = Mat::from_fn(gi.nrows(), gi.ncols(), |r, c| d[r] * gi[(r, c)] * d[c]);
+    let k = materialize(&GlobalNtk::new(&m, &ro).k().unwrap(), 4096).unwrap();
+    assert!(rel(&k, &want) < 1e-13, "nn.RNN: {:e}", rel(&k, &want));
+}
+
+#[test]
+fn gru_k_is_the_four_gate_sum() {
+    // K = 𝒟_r(G_hx2 ⊗ I)𝒟_r + 𝒟_ζ(G_hx2 ⊗ I)𝒟_ζ + 𝒟_n(G_x1 ⊗ I)𝒟_n + 𝒟_n̂(G_h1 ⊗ I)𝒟_n̂, with the
+    // factors read from weight sites and the Grams built here from z_{t−1} and x.
+    let m = Gru::init(GruConfig::new(NX, H), 3.0, 9).unwrap();
+    let ro = m.rollout(&randn(B * T * NX, 10), B, T, None).unwrap();
+    let n = B * T;
+    let hx: Vec<Vec<f64>> = (0..n)
+        .map(|s| {
+            [
+                &ro.prev[s * H..(s + 1) * H],
+                &ro.inputs[s * NX..(s + 1) * NX],
+                &[1.0, 1.0],
+            ]
+            .concat()
+        })
+        .collect();
+    let x1: Vec<Vec<f64>> = (0..n)
+        .map(|s| [&ro.inputs[s * NX..(s + 1) * NX], &[1.0]].concat())
+        .collect();
+    let h1: Vec<Vec<f64>> = (0..n)
+        .map(|s| [&ro.prev[s * H..(s + 1) * H], &[1.0]].concat())
+        .collect();
+    let (ghx, gx, gh) = (site_gram(&hx), site_gram(&x1), site_gram(&h1));
+    let factor = |param: &str, rows_start: usize| -> Vec<f64> {
+        let ws = m.weight_sites(&ro);
+        let w = ws
+            .iter()
+            .find(|w| w.param == param && w.rows.start == rows_start)
+            .unwrap();
+        let SiteFactor::Diagonal(d) = &w.factor else {
+            panic!()
+        };
+        (0..n * H).map(|r| d[(r / H, r % H)]).collect()
+    };
+    let (dr, dz, dn, dnh) = (
+        factor("rnn.weight_ih_l0", 0),
+        factor("rnn.weight_ih_l0", H),
+        factor("rnn.weight_ih_l0", 2 * H),
+        factor("rnn.weight_hh_l0", 2 * H),
+    );
+    let term = |g: &Mat<f64>, d: &[f64]| {
+        let gi = kron_identity(g, H);
+        Mat::from_fn(gi.nrows(), gi.ncols(), |r, c| d[r] * gi[(r, c)] * d[c])
+    };
+    let want = term(&ghx, &dr) + term(&ghx, &dz) + term(&gx, &dn) + term(&gh, &dnh);
+    let k = materialize(&GlobalNtk::new(&m, &ro).k().unwrap(), 4096).unwrap();
+    assert!(rel(&k, &want) < 1e-13, "GRU: {:e}", rel(&k, &want));
+}
+
+#[test]
+fn p_inverse_neumann_and_adjoint_identities() {
+    for (name, m) in models() {
+        let ro = m.run(&randn(B * T * NX, 11), None);
+        let g = GlobalNtk::new(m.sm(), &ro);
+        let n = ro.state_dim();
+        let (p, pi) = (
+            materialize(&g.p(), 4096).unwrap(),
+            materialize(&g.p_inv(), 4096).unwrap(),
+        );
+        assert!(
+            (&p * &pi - Mat::<f64>::identity(n, n)).norm_max() < 1e-12,
+            "{name}: P P⁻¹"
+        );
+        assert!(
+            (&pi * &p - Mat::<f64>::identity(n, n)).norm_max() < 1e-12,
+            "{name}: P⁻¹ P"
+        );
+        let pt = materialize(&Adjoint(g.p()), 4096).unwrap();
+        assert!(
+            rel(&pt, &p.transpose().to_owned()) < 1e-14,
+            "{name}: P* = Pᵀ"
+        );
+        let pit = materialize(&Adjoint(g.p_inv()), 4096).unwrap();
+        assert!(
+            rel(&pit, &pi.transpose().to_owned()) < 1e-14,
+            "{name}: P⁻* = (P⁻¹)ᵀ (kpflow's bug absent)"
+        );
+        // Neumann series of P⁻¹ = I − 𝒥S is exact after T terms (T − 1 iterations), not before.
+        let neu = materialize(&NeumannInverse::new(g.p_inv(), T - 1, 0.0).unwrap(), 4096).unwrap();
+        assert!(rel(&neu, &p) < 1e-13, "{name}: Neumann vs recursion");
+        if name.contains("tanh") || name.contains("gru") {
+            let short =
+                materialize(&NeumannInverse::new(g.p_inv(), T - 2, 0.0).unwrap(), 4096).unwrap();
+            assert!(
+                rel(&short, &p) > 1e-6,
+                "{name}: T − 1 terms must not be exact"
+            );
+        }
+        // Adjoint identities of every operator to 1e-12.
+        let check = |label: &str,
+                     op: &dyn Fn(&[f64]) -> Vec<f64>,
+                     opt: &dyn Fn(&[f64]) -> Vec<f64>,
+                     n_in: usize,
+                     n_out: usize| {
+            let (x, y) = (randn(n_in, 12), randn(n_out, 13));
+            let (l, r): (f64, f64) = (
+                op(&x).iter().zip(&y).map(|(a, b)| a * b).sum(),
+                x.iter().zip(opt(&y)).map(|(a, b)| a * b).sum(),
+            );
+            assert!(
+                (l - r).abs() <= 1e-12 * (l.abs() + r.abs()),
+                "{name} {label}: {l} vs {r}"
+            );
+        };
+        let nth = m.sm().params().layout().len();
+        let (pp, pinv, j, k, ntk) = (
+            g.p(),
+            g.p_inv(),
+            g.j_theta().unwrap(),
+            g.k().unwrap(),
+            g.ntk().unwrap(),
+        );
+        check(
+            "P",
+            &|v| pp.apply(v).unwrap(),
+            &|v| pp.apply_adjoint(v).unwrap(),
+            n,
+            n,
+        );
+        check(
+            "P⁻¹",
+            &|v| pinv.apply(v).unwrap(),
+            &|v| pinv.apply_adjoint(v).unwrap(),
+            n,
+            n,
+        );
+        check(
+            "J_θ",
+            &|v| j.apply(v).unwrap(),
+            &|v| j.apply_adjoint(v).unwrap(),
+            nth,
+            n,
+        );
+        check(
+            "K",
+            &|v| k.apply(v).unwrap(),
+            &|v| k.apply_adjoint(v).unwrap(),
+            n,
+            n,
+        );
+        check(
+            "NTK_S",
+            &|v| ntk.apply(v).unwrap(),
+            &|v| ntk.apply_adjoint(v).unwrap(),
+            n,
+            n,
+        );
+    }
+}
+
+#[test]
+fn linear_rnn_closed_forms() {
+    // P = Σ_d I_B ⊗ L^d ⊗ W^d and NTK_S = P (V Vᵀ ⊗ I) P*, V = [z_{t−1}; x_t].
+    let mut c = LeakyRnnConfig::new(NX, H);
+    c.linear = true;
+    let m = LeakyRnn::init(c, 1.2, 14).unwrap();
+    let ro = m.rollout(&randn(B * T * NX, 15), B, T, None).unwrap();
+    let g = GlobalNtk::new(&m, &ro);
+    let w = m.params().matrix("rnn.weight_hh_l0").unwrap().to_owned();
+    let n = ro.state_dim();
+    let mut want = Mat::<f64>::zeros(n, n);
+    for b in 0..B {
+        for t in 0..T {
+            let mut wp = Mat::<f64>::identity(H, H);
+            for s in (0..=t).rev() {
+                for i in 0..H {
+                    for j in 0..H {
+                        want[((b * T + t) * H + i, (b * T + s) * H + j)] = wp[(i, j)];
+                    }
+                }
+                wp = &wp * &w;
+            }
+        }
+    }
+    let p = materialize(&g.p(), 4096).unwrap();
+    assert!(rel(&p, &want) < 1e-14);
+    let rows: Vec<Vec<f64>> = (0..B * T)
+        .map(|s| {
+            [
+                &ro.prev[s * H..(s + 1) * H],
+                &ro.inputs[s * NX..(s + 1) * NX],
+            ]
+            .concat()
+        })
+        .collect();
+    let core = kron_identity(&site_gram(&rows), H);
+    let ntk = materialize(&g.ntk().unwrap(), 4096).unwrap();
+    assert!(rel(&ntk, &(&p * core * p.transpose())) < 1e-13);
+}
+
+#[test]
+fn one_sgd_step_moves_the_states_by_minus_eta_ntk_err_to_first_order() {
+    // δz ≈ −η NTK_S ∇_z L for a step on the state parameters (readout frozen); the residual of the
+    // prediction shrinks as η².
+    let (nx, h, ny) = (2, 6, 2);
+    let mut m = TanhRnn::init(TanhRnnConfig::new(nx, h), 1.5, 16).unwrap();
+    let r = Readout::init(h, ny, true, 16).unwrap();
+    let bt = Batch {
+        batch: B,
+        time: T,
+        inputs: randn(B * T * nx, 17),
+        targets: randn(B * T * ny, 18),
+    };
+    let lg = loss_and_grad(&m, &r, &bt).unwrap();
+    let ro = lg.rollout.clone();
+    let predicted_dir = GlobalNtk::new(&m, &ro)
+        .ntk()
+        .unwrap()
+        .apply(&lg.err)
+        .unwrap();
+    let th = m.params().values().to_vec();
+    let mut residuals = Vec::new();
+    for eta in [1e-2, 5e-3] {
+        m.params_mut()
+            .values_mut()
+            .iter_mut()
+            .zip(th.iter().zip(&lg.grad_model))
+            .for_each(|(p, (t, g))| *p = t - eta * g);
+        let z1 = m.rollout(&bt.inputs, B, T, None).unwrap().states;
+        let actual: Vec<f64> = z1.iter().zip(&ro.states).map(|(a, b)| a - b).collect();
+        let res = actual
+            .iter()
+            .zip(&predicted_dir)
+            .map(|(a, p)| (a + eta * p).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let size = actual.iter().map(|a| a * a).sum::<f64>().sqrt();
+        assert!(
+            res < 0.05 * size,
+            "η = {eta}: residual {res} vs step {size}"
+        );
+        residuals.push(res);
+    }
+    m.params_mut().values_mut().copy_from_slice(&th);
+    let ratio = residuals[0] / residuals[1];
+    assert!(
+        (ratio - 4.0).abs() < 0.4,
+        "residual should scale as η²: ratio {ratio}"
+    );
+}
+
+#[test]
+fn output_ntk_is_the_readout_sandwich() {
+    let m = TanhRnn::init(TanhRnnConfig::new(NX, H), 1.5, 19).unwrap();
+    let r = Readout::init(H, 2, true, 19).unwrap();
+    let ro = m.rollout(&randn(B * T * NX, 20), B, T, None).unwrap();
+    let g = GlobalNtk::new(&m, &ro);
+    let ntk = materialize(&g.ntk().unwrap(), 4096).unwrap();
+    let w = r.weight();
+    let rm = Mat::from_fn(B * T * 2, B * T * H, |i, j| {
+        if i / 2 == j / H {
+            w[(i % 2, j % H)]
+        } else {
+            0.0
+        }
+    });
+    let out = materialize(&g.output_ntk(&r).unwrap(), 4096).unwrap();
+    assert!(rel(&out, &(&rm * ntk * rm.transpose())) < 1e-13);
+    let pp = materialize(&g.pp_star(), 4096).unwrap();
+    let p = materialize(&g.p(), 4096).unwrap();
+    assert!(rel(&pp, &(&p * p.transpose())) < 1e-14);
+}
+
+#[test]
+fn attention_ntk_matches_finite_differences() {
+    let cfg = AttentionConfig {
+        d_input: 2,
+        d_model: 4,
+        n_heads: 2,
+        mlp_hidden: 3,
+        d_output: 1,
+        max_seq_len: 8,
+        ..Default::default()
+    };
+    let mut blk = AttentionBlock::init(cfg, 21).unwrap();
+    let (b, t) = (2, 3);
+    let x = randn(b * t * 2, 22);
+    let tape = blk.forward(&x, b, t).unwrap();
+    let ntk = materialize(&gentk_ntk::attention::attention_ntk(&blk, &tape), 4096).unwrap();
+    let th = blk.params().values().to_vec();
+    let n = blk.state(&tape).len();
+    let eps = 1e-3;
+    let mut j = Mat::<f64>::zeros(n, th.len());
+    for p in 0..th.len() {
+        for (c, w) in [(2.0, -1.0), (1.0, 8.0), (-1.0, -8.0), (-2.0, 1.0)] {
+            blk.params_mut().values_mut().copy_from_slice(&th);
+            blk.params_mut().values_mut()[p] += c * eps;
+            let v = blk.state(&blk.forward(&x, b, t).unwrap());
+            for i in 0..n {
+                j[(i, p)] += w * v[i] / (12.0 * eps);
+            }
+        }
+    }
+    let e = rel(&ntk, &(&j * j.transpose()));
+    assert!(e < 1e-9, "attention NTK rel err {e:e}");
+}
