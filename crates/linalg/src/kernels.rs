@@ -85,16 +85,25 @@ pub fn par_columns<F>(x: MatRef<'_, f64>, y: MatMut<'_, f64>, f: F)
 where
     F: Fn(MatRef<'_, f64>, MatMut<'_, f64>) + Sync,
 {
+    par_columns_chunked(x, y, COLUMN_CHUNK, f)
+}
+
+/// [`par_columns`] with an explicit (fixed) chunk width.
+pub fn par_columns_chunked<F>(x: MatRef<'_, f64>, y: MatMut<'_, f64>, chunk: usize, f: F)
+where
+    F: Fn(MatRef<'_, f64>, MatMut<'_, f64>) + Sync,
+{
     let k = x.ncols();
-    if k <= COLUMN_CHUNK {
+    let chunk = chunk.max(1);
+    if k <= chunk {
         f(x, y);
         return;
     }
-    let mut items = Vec::with_capacity(k.div_ceil(COLUMN_CHUNK));
+    let mut items = Vec::with_capacity(k.div_ceil(chunk));
     let mut rest = y;
     let mut start = 0;
     while start < k {
-        let w = COLUMN_CHUNK.min(k - start);
+        let w = chunk.min(k - start);
         let (head, tail) = rest.split_at_col_mut(w);
         items.push((x.subcols(start, w), head));
         rest = tail;

@@ -6,8 +6,9 @@
 use std::sync::Arc;
 
 use faer::{Mat, MatMut, MatRef};
-use gentk_linalg::kernels::gemm_par;
+use gentk_linalg::kernels::{gemm, gemm_par};
 use gentk_linalg::{LinearOp, Shape};
+use gentk_models::rollout::for_columns;
 use gentk_models::{Rollout, SiteFactor, StepModel, WeightSite};
 
 use crate::error::{NtkError, Result};
@@ -23,6 +24,8 @@ pub struct SiteGroup {
     pub sites: Mat<f64>,
     /// The shared D factor.
     pub factor: SiteFactor,
+    /// Sᵀ stored column-major (the second GEMM of every application reads it).
+    sites_t: Mat<f64>,
 }
 
 impl SiteGroup {
@@ -89,11 +92,13 @@ pub fn site_groups(sites: Vec<WeightSite>, subset: Option<&[&str]>) -> Vec<SiteG
                     .copy_from(p.as_ref());
                 off += p.ncols();
             }
+            let sites_t = sites.transpose().to_owned();
             SiteGroup {
                 params,
                 steps,
                 sites,
                 factor,
+                sites_t,
             }
         })
         .collect()
@@ -132,36 +137,73 @@ impl KroneckerCore {
         &self.groups
     }
 
-    fn apply(&self, x: MatRef<'_, f64>, mut y: MatMut<'_, f64>) {
-        let (h, tt) = (self.hidden, self.time);
-        let k = x.ncols();
-        y.fill(0.0);
+    /// K q for one probe (flattened `[B, T, H]`) into `out` (overwritten). Works on Qᵀ, the probe's
+    /// memory seen as an H x N column-major matrix, so no copies: (K_w q)ᵀ = 𝒟(((𝒟 Qᵀ) S) Sᵀ).
+    fn apply_one(&self, q: &[f64], out: &mut [f64]) {
+        let (h, tt, bsz) = (self.hidden, self.time, self.batch);
+        out.iter_mut().for_each(|v| *v = 0.0);
         for g in &self.groups {
             let ns = g.steps.len();
-            let nw = self.batch * ns;
-            let site = |r: usize| (r / ns) * tt + g.steps.start + r % ns;
-            let fac = |r: usize, i: usize| match &g.factor {
-                SiteFactor::Scalar(c) => *c,
-                SiteFactor::Diagonal(d) => d[(r, i)],
+            let nw = bsz * ns;
+            let full = g.steps.start == 0 && g.steps.end == tt;
+            // Column r of Qᵀ restricted to the group's sites: (b, t) = (r / ns, start + r % ns).
+            let gathered;
+            let qt = if full {
+                MatRef::from_column_major_slice(q, h, nw)
+            } else if ns == 1 {
+                MatRef::from_column_major_slice_with_stride(&q[g.steps.start * h..], h, bsz, tt * h)
+            } else {
+                gathered = Mat::from_fn(h, nw, |i, r| {
+                    q[((r / ns) * tt + g.steps.start + r % ns) * h + i]
+                });
+                gathered.as_ref()
             };
-            // Y[r, p·H + i] = D(r)_i q_p(site r, i).
-            let yb = Mat::from_fn(nw, k * h, |r, c| {
-                let (p, i) = (c / h, c % h);
-                fac(r, i) * x[(site(r) * h + i, p)]
-            });
-            let mut mm = Mat::zeros(g.sites.ncols(), k * h);
-            gemm_par(mm.as_mut(), g.sites.transpose(), yb.as_ref(), 1.0, false);
-            let mut z = Mat::zeros(nw, k * h);
-            gemm_par(z.as_mut(), g.sites.as_ref(), mm.as_ref(), 1.0, false);
-            for p in 0..k {
-                for r in 0..nw {
-                    let s = site(r);
-                    for i in 0..h {
-                        y[(s * h + i, p)] += fac(r, i) * z[(r, p * h + i)];
+            let scaled;
+            let (yt, scale) = match &g.factor {
+                SiteFactor::Scalar(c) => (qt, c * c),
+                SiteFactor::Diagonal(d) => {
+                    scaled = Mat::from_fn(h, nw, |i, r| d[(r, i)] * qt[(i, r)]);
+                    (scaled.as_ref(), 1.0)
+                }
+            };
+            let mut mt = Mat::zeros(h, g.sites.ncols());
+            gemm(mt.as_mut(), yt, g.sites.as_ref(), 1.0, false);
+            match (&g.factor, full) {
+                (SiteFactor::Scalar(_), true) => {
+                    gemm(
+                        MatMut::from_column_major_slice_mut(out, h, nw),
+                        mt.as_ref(),
+                        g.sites_t.as_ref(),
+                        scale,
+                        true,
+                    );
+                }
+                _ => {
+                    let mut zt = Mat::zeros(h, nw);
+                    gemm(zt.as_mut(), mt.as_ref(), g.sites_t.as_ref(), scale, false);
+                    for r in 0..nw {
+                        let s = (r / ns) * tt + g.steps.start + r % ns;
+                        let col = &mut out[s * h..(s + 1) * h];
+                        match &g.factor {
+                            SiteFactor::Scalar(_) => col
+                                .iter_mut()
+                                .enumerate()
+                                .for_each(|(i, v)| *v += zt[(i, r)]),
+                            SiteFactor::Diagonal(d) => col
+                                .iter_mut()
+                                .enumerate()
+                                .for_each(|(i, v)| *v += d[(r, i)] * zt[(i, r)]),
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// K on a block: probes in parallel (each probe's result is independent of the others, so the
+    /// bits do not depend on the thread count), two GEMMs per site group and probe.
+    fn apply(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+        for_columns(x, y, |q, out| self.apply_one(q, out));
     }
 }
 

@@ -5,7 +5,18 @@
 //! block (column p·B + b = probe p, trial b), so all trials and probes of a step are one GEMM.
 
 use faer::{Mat, MatMut, MatRef};
-use gentk_linalg::kernels::par_columns;
+use gentk_linalg::kernels::par_columns_chunked;
+
+/// Probes per parallel work item of the recursions (fixed, so the bits never depend on the thread
+/// count); each step is then an H x (8·B) GEMM.
+pub const PROBE_CHUNK: usize = 8;
+
+fn par_columns<F>(x: MatRef<'_, f64>, y: MatMut<'_, f64>, f: F)
+where
+    F: Fn(MatRef<'_, f64>, MatMut<'_, f64>) + Sync,
+{
+    par_columns_chunked(x, y, PROBE_CHUNK, f)
+}
 use gentk_linalg::{LinearOp, Shape};
 use gentk_models::{Rollout, StepModel};
 

@@ -1,0 +1,78 @@
+//! `gentk example-files DIR`: a tiny worked example for `gentk inspect` — `weights.safetensors` (a
+//! kpflow-style BasicRNN state_dict in float32: `rnn.weight_ih_l0`, `rnn.weight_hh_l0`, their tied
+//! copies `rnn.cell.weight_ih`/`rnn.cell.weight_hh`, `Wout.weight`, `Wout.bias`) and
+//! `inputs.safetensors` (`inputs` [B, T, I] in float32), laid out as `safetensors.torch.save_file`
+//! writes them.
+
+use std::path::{Path, PathBuf};
+
+use gentk_models::{LeakyRnn, LeakyRnnConfig, Readout, StepModel};
+
+/// safetensors bytes of float32 tensors (8-byte little-endian header size, JSON header, data).
+fn f32_safetensors(tensors: &[(&str, Vec<usize>, Vec<f64>)]) -> Vec<u8> {
+    let mut header = String::from("{");
+    let mut data = Vec::new();
+    for (i, (name, shape, vals)) in tensors.iter().enumerate() {
+        let start = data.len();
+        vals.iter()
+            .for_each(|v| data.extend((*v as f32).to_le_bytes()));
+        let shape_s = shape
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        if i > 0 {
+            header.push(',');
+        }
+        header.push_str(&format!(
+            "\"{name}\":{{\"dtype\":\"F32\",\"shape\":[{shape_s}],\"data_offsets\":[{start},{}]}}",
+            data.len()
+        ));
+    }
+    header.push('}');
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend(header.as_bytes());
+    out.extend(data);
+    out
+}
+
+/// Writes the two files into `dir` and returns their paths.
+pub fn write_example(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let (nx, h, ny, b, t) = (3, 16, 3, 4, 20);
+    let m = LeakyRnn::init(LeakyRnnConfig::new(nx, h), 1.5, 1)?;
+    let r = Readout::init(h, ny, true, 1)?;
+    let p = m.params();
+    let (wih, whh) = (
+        p.tensor("rnn.weight_ih_l0")?.to_vec(),
+        p.tensor("rnn.weight_hh_l0")?.to_vec(),
+    );
+    let weights = f32_safetensors(&[
+        (
+            "Wout.bias",
+            vec![ny],
+            r.params().tensor("Wout.bias")?.to_vec(),
+        ),
+        (
+            "Wout.weight",
+            vec![ny, h],
+            r.params().tensor("Wout.weight")?.to_vec(),
+        ),
+        ("rnn.cell.weight_hh", vec![h, h], whh.clone()),
+        ("rnn.cell.weight_ih", vec![h, nx], wih.clone()),
+        ("rnn.weight_hh_l0", vec![h, h], whh),
+        ("rnn.weight_ih_l0", vec![h, nx], wih),
+    ]);
+    let x: Vec<f64> = (0..b * t * nx).map(|i| ((i as f64) * 0.37).sin()).collect();
+    let inputs = f32_safetensors(&[("inputs", vec![b, t, nx], x)]);
+    let (wp, xp) = (
+        dir.join("weights.safetensors"),
+        dir.join("inputs.safetensors"),
+    );
+    std::fs::write(&wp, weights)?;
+    std::fs::write(&xp, inputs)?;
+    Ok((wp, xp))
+}
