@@ -22,3 +22,4 @@ bench:
     cargo bench -p gentk-linalg
     cargo bench -p gentk-models --bench models
     cargo bench -p gentk-models --bench train
+    cargo bench -p gentk-ntk --bench ntk -- --sample-count 5

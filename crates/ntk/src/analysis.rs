@@ -160,18 +160,30 @@ pub fn randomized_stats<A: LinearOp, F: LinearOp>(
     ))
 }
 
-/// Top-k eigenpairs of a symmetric operator with its modes reshaped to the kept shape: for an
-/// operator on `[batch, time, hidden]` the modes are full state tensors.
-pub fn top_modes<A: LinearOp>(
-    a: &A,
-    k: usize,
-    opts: EigOptions,
-) -> Result<(Vec<f64>, Vec<Vec<f64>>, Vec<f64>)> {
+/// Top eigenpairs with their residual certificates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Modes {
+    /// Eigenvalues, descending.
+    pub values: Vec<f64>,
+    /// Unit eigenvectors, flattened in the operator's shape (e.g. `[batch, time]` for a temporal
+    /// compression, `[hidden]` for a spatial one).
+    pub vectors: Vec<Vec<f64>>,
+    /// ‖A v − λ v‖ per pair.
+    pub residuals: Vec<f64>,
+}
+
+/// Top-k eigenpairs of a symmetric operator (compose with `Compress` or `PartialTrace` to get
+/// temporal [B, T] or spatial [H] modes).
+pub fn top_modes<A: LinearOp>(a: &A, k: usize, opts: EigOptions) -> Result<Modes> {
     let r = top_eigenpairs(a, k, opts)?;
-    let modes = (0..r.vectors.ncols())
+    let vectors = (0..r.vectors.ncols())
         .map(|j| r.vectors.col_as_slice(j).to_vec())
         .collect();
-    Ok((r.values, modes, r.residuals))
+    Ok(Modes {
+        values: r.values,
+        vectors,
+        residuals: r.residuals,
+    })
 }
 
 /// Rayleigh quotient ⟨A q, q⟩/⟨q, q⟩ of a target direction (target-mode alignment).

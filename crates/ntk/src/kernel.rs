@@ -55,12 +55,13 @@ fn same_factor(a: &SiteFactor, b: &SiteFactor) -> bool {
 /// Groups weight sites by (D factor, steps), concatenating their sites; `subset` keeps only the named
 /// tensors.
 pub fn site_groups(sites: Vec<WeightSite>, subset: Option<&[&str]>) -> Vec<SiteGroup> {
-    let mut groups: Vec<(
+    type Pending = (
         Vec<String>,
         std::ops::Range<usize>,
         Vec<Arc<Mat<f64>>>,
         SiteFactor,
-    )> = Vec::new();
+    );
+    let mut groups: Vec<Pending> = Vec::new();
     for w in sites {
         if let Some(s) = subset
             && !s.contains(&w.param.as_str())

@@ -40,6 +40,10 @@ pub type NtkFull<'a> = Gram<Compose<Propagation<'a>, ParamJacobian<'a>>>;
 /// The readout map R = I_N ⊗ W_out from states to outputs.
 pub type ReadoutMap = Kron<Identity, Dense>;
 
+/// The output NTK R NTK_S R*.
+pub type OutputNtk<'a> =
+    SelfAdjoint<Compose<ReadoutMap, Compose<NtkState<'a>, Adjoint<ReadoutMap>>>>;
+
 /// Builder of the operators of one rollout.
 pub struct GlobalNtk<'a> {
     model: &'a dyn StepModel,
@@ -131,10 +135,7 @@ impl<'a> GlobalNtk<'a> {
         Ok(Kron::new(Identity::new(Shape::flat("site", n)), dense))
     }
     /// The output NTK R NTK_S R* on `[B, T, n_y]` (non-readout parameters).
-    pub fn output_ntk(
-        &self,
-        readout: &Readout,
-    ) -> Result<SelfAdjoint<Compose<ReadoutMap, Compose<NtkState<'a>, Adjoint<ReadoutMap>>>>> {
+    pub fn output_ntk(&self, readout: &Readout) -> Result<OutputNtk<'a>> {
         let r = self.readout_map(readout)?;
         let inner = Compose::new(self.ntk()?, Adjoint(self.readout_map(readout)?))?;
         Ok(SelfAdjoint(Compose::new(r, inner)?))
