@@ -3,6 +3,7 @@
 
 mod example;
 mod inspect;
+mod runner_cmds;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,53 @@ struct Cli {
 enum Command {
     /// K, NTK_S and P statistics of a PyTorch RNN/GRU saved as safetensors.
     Inspect(inspect::InspectArgs),
+    /// Run experiment specs into results/<name>/.
+    Run {
+        /// Spec files.
+        specs: Vec<std::path::PathBuf>,
+        #[command(flatten)]
+        args: runner_cmds::RunArgs,
+    },
+    /// Run every spec in experiments/.
+    ReproduceAll {
+        /// Folder of specs.
+        #[arg(long, default_value = "experiments")]
+        dir: std::path::PathBuf,
+        #[command(flatten)]
+        args: runner_cmds::RunArgs,
+    },
+    /// List specs, their figure ids and whether results/ is current.
+    List {
+        /// Folder of specs.
+        #[arg(long, default_value = "experiments")]
+        dir: std::path::PathBuf,
+        /// Results root.
+        #[arg(long, default_value = "results")]
+        results: std::path::PathBuf,
+    },
+    /// Check specs without running them.
+    Validate {
+        /// Spec files.
+        files: Vec<std::path::PathBuf>,
+    },
+    /// Compare two result directories or Parquet files (exit 1 when beyond tolerance).
+    Diff {
+        /// First result set.
+        a: std::path::PathBuf,
+        /// Second result set.
+        b: std::path::PathBuf,
+        /// Relative tolerance.
+        #[arg(long, default_value_t = 0.0)]
+        rtol: f64,
+        /// Absolute tolerance.
+        #[arg(long, default_value_t = 0.0)]
+        atol: f64,
+    },
+    /// Print a Parquet table as text (usable as a git textconv).
+    Show {
+        /// The table.
+        file: std::path::PathBuf,
+    },
     /// Write a tiny float32 weights + inputs pair (as PyTorch saves them) for trying `inspect`.
     ExampleFiles {
         /// Output directory.
@@ -35,6 +83,22 @@ fn main() -> std::process::ExitCode {
                 inspect::table(&r)
             }
         }),
+        Command::Run { specs, args } => runner_cmds::cmd_run(specs, args),
+        Command::ReproduceAll { dir, args } => runner_cmds::cmd_reproduce_all(dir, args),
+        Command::List { dir, results } => runner_cmds::cmd_list(dir, results),
+        Command::Validate { files } => runner_cmds::cmd_validate(files),
+        Command::Show { file } => runner_cmds::cmd_show(file),
+        Command::Diff { a, b, rtol, atol } => match runner_cmds::cmd_diff(a, b, *rtol, *atol) {
+            Ok((report, clean)) => {
+                println!("{report}");
+                return if clean {
+                    std::process::ExitCode::SUCCESS
+                } else {
+                    std::process::ExitCode::from(1)
+                };
+            }
+            Err(e) => Err(e),
+        },
         Command::ExampleFiles { dir } => example::write_example(dir)
             .map(|(w, x)| format!("wrote {} and {}", w.display(), x.display())),
     };

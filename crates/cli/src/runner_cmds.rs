@@ -1,0 +1,206 @@
+//! The runner commands: `run`, `reproduce-all`, `list`, `validate`, `diff`, `show`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use gentk_pipeline::runner::{RunOptions, is_current, resolve, run};
+use gentk_pipeline::spec::load;
+use gentk_pipeline::table;
+
+/// Options shared by `run` and `reproduce-all`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Preset to apply (`cpu` is the default and what `results/` holds).
+    #[arg(long, default_value = "cpu")]
+    pub preset: String,
+    /// Worker threads (default: all cores); results do not depend on it.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Recompute cached points.
+    #[arg(long)]
+    pub force: bool,
+    /// Results root.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// Cache root.
+    #[arg(long, default_value = "target/gentk-cache")]
+    pub cache: PathBuf,
+}
+
+fn options(a: &RunArgs) -> Result<RunOptions> {
+    if let Some(j) = a.jobs {
+        if j == 0 {
+            bail!("--jobs must be ≥ 1");
+        }
+        // The global pool can be built once; later calls in the same process keep the first size.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(j)
+            .build_global();
+    }
+    Ok(RunOptions {
+        preset: a.preset.clone(),
+        force: a.force,
+        results_dir: a.results.clone(),
+        cache_dir: a.cache.clone(),
+        progress: true,
+    })
+}
+
+fn run_all(specs: &[PathBuf], a: &RunArgs) -> Result<String> {
+    let opts = options(a)?;
+    let tty = std::io::stderr().is_terminal();
+    let mut out = String::new();
+    for s in specs {
+        let sf = load(s)?;
+        let t0 = std::time::Instant::now();
+        let sum = run(
+            &sf,
+            &RunOptions {
+                progress: tty || opts.progress,
+                ..opts.clone()
+            },
+        )?;
+        out.push_str(&format!(
+            "{}: {} points ({} computed) in {:.1} s → {}\n",
+            sum.name,
+            sum.points,
+            sum.computed,
+            t0.elapsed().as_secs_f64(),
+            sum.out_dir.display()
+        ));
+    }
+    Ok(out)
+}
+
+/// `gentk run SPEC...`
+pub fn cmd_run(specs: &[PathBuf], a: &RunArgs) -> Result<String> {
+    if specs.is_empty() {
+        bail!("give at least one spec file");
+    }
+    run_all(specs, a)
+}
+
+fn spec_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// `gentk reproduce-all`: every spec in `experiments/`.
+pub fn cmd_reproduce_all(dir: &Path, a: &RunArgs) -> Result<String> {
+    let specs = spec_files(dir)?;
+    if specs.is_empty() {
+        bail!("no *.toml specs in {}", dir.display());
+    }
+    run_all(&specs, a)
+}
+
+/// `gentk list`: specs, figure ids, and whether `results/` is current for each.
+pub fn cmd_list(dir: &Path, results: &Path) -> Result<String> {
+    let mut out = format!("{:<40} {:<8} {}\n", "spec", "figure", "results");
+    for s in spec_files(dir)? {
+        match load(&s) {
+            Ok(sf) => out.push_str(&format!(
+                "{:<40} {:<8} {}\n",
+                s.display(),
+                sf.spec.experiment.figure,
+                if is_current(&sf, results) {
+                    "current"
+                } else {
+                    "stale"
+                }
+            )),
+            Err(e) => out.push_str(&format!("{:<40} {:<8} invalid: {e}\n", s.display(), "?")),
+        }
+    }
+    Ok(out)
+}
+
+/// `gentk validate FILE...`: parse, apply every preset, expand and check every point.
+pub fn cmd_validate(files: &[PathBuf]) -> Result<String> {
+    let mut out = String::new();
+    let mut failed = 0;
+    for f in files {
+        let res = load(f).and_then(|sf| {
+            let mut n = resolve(&sf, "cpu")?.1.len();
+            for p in sf.spec.presets.keys().filter(|p| *p != "cpu") {
+                n += resolve(&sf, p)?.1.len();
+            }
+            Ok(n)
+        });
+        match res {
+            Ok(n) => out.push_str(&format!(
+                "{}: ok ({n} points over all presets)\n",
+                f.display()
+            )),
+            Err(e) => {
+                failed += 1;
+                out.push_str(&format!("{e}\n"));
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{out}{failed} spec(s) invalid");
+    }
+    Ok(out)
+}
+
+fn parquet_pairs(a: &Path, b: &Path) -> Result<Vec<(String, PathBuf, PathBuf)>> {
+    if a.is_dir() && b.is_dir() {
+        let mut names: Vec<String> = std::fs::read_dir(a)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".parquet"))
+            .collect();
+        names.sort();
+        Ok(names
+            .into_iter()
+            .map(|n| (n.clone(), a.join(&n), b.join(&n)))
+            .collect())
+    } else {
+        Ok(vec![(
+            a.display().to_string(),
+            a.to_path_buf(),
+            b.to_path_buf(),
+        )])
+    }
+}
+
+/// `gentk diff A B`: a Markdown report; `Ok(false)` when something moved beyond tolerance.
+pub fn cmd_diff(a: &Path, b: &Path, rtol: f64, atol: f64) -> Result<(String, bool)> {
+    let mut out = format!(
+        "# gentk diff\n\n`{}` vs `{}` (rtol {rtol:e}, atol {atol:e})\n\n",
+        a.display(),
+        b.display()
+    );
+    let mut clean = true;
+    for (name, pa, pb) in parquet_pairs(a, b)? {
+        let (ta, tb) = (table::read(&pa)?, table::read(&pb)?);
+        let d = table::diff(&ta, &tb, rtol, atol);
+        if d.is_empty() {
+            out.push_str(&format!(
+                "## {name}: no changes ({} rows)\n\n",
+                ta.rows.len()
+            ));
+        } else {
+            clean = false;
+            out.push_str(&format!("## {name}: {} changed cells\n\n| row | column | A | B | abs diff |\n|---|---|---|---|---|\n", d.len()));
+            for l in d {
+                out.push_str(&l);
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+    }
+    Ok((out, clean))
+}
+
+/// `gentk show FILE.parquet`.
+pub fn cmd_show(f: &Path) -> Result<String> {
+    Ok(table::render(&table::read(f)?))
+}

@@ -1,0 +1,643 @@
+//! Computes one sweep point: builds the task data and the model from the resolved spec, trains if
+//! asked (measuring at checkpoints), and evaluates every measurement into rows.
+
+use gentk_linalg::eig::EigOptions;
+use gentk_linalg::norms::{alignment, frobenius_norm};
+use gentk_linalg::rank::{
+    PrOptions, data_pr, participation_ratio, participation_ratio_partial, ustat_partial_pr,
+};
+use gentk_linalg::trace::{HutchppSplit, direct_one_sided, fhutch, hutchpp};
+use gentk_linalg::{Gram, LinearOp, PtraceVariant};
+use gentk_models::*;
+use gentk_ntk::GlobalNtk;
+use gentk_ntk::analysis::{SPACE, TIME, exact_stats, top_modes};
+use gentk_tasks::{BatchSampler, Dataset, TaskConfig, generate};
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{Measure, Spec};
+
+/// Largest state dimension an `exact` measurement materialises.
+pub const EXACT_LIMIT: usize = 4096;
+
+/// One output row (the sweep values are added by the runner).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// Measurement name.
+    pub measure: String,
+    /// Operator measured.
+    pub operator: String,
+    /// Statistic.
+    pub statistic: String,
+    /// Eigenvalue index, or −1.
+    pub index: i64,
+    /// Training iteration the value belongs to (−1 without training).
+    pub iteration: i64,
+    /// The value.
+    pub value: f64,
+    /// Standard error (randomized estimators that have one).
+    pub stderr: Option<f64>,
+    /// Operator applications spent.
+    pub matvecs: i64,
+    /// `exact` or `randomized`.
+    pub estimator: String,
+    /// Matvec budget.
+    pub budget: i64,
+    /// Partial-trace variant of space/time ranks (`-` otherwise).
+    pub ptrace_variant: String,
+    /// The point's derived seed.
+    pub seed: i64,
+}
+
+/// Known architectures.
+pub const ARCHS: &[&str] = &[
+    "leaky-rnn",
+    "linear-rnn",
+    "rnn",
+    "gru",
+    "mlp-relu",
+    "mlp-residual",
+];
+/// Known operators.
+pub const OPERATORS: &[&str] = &[
+    "k",
+    "k_autodiff",
+    "ntk",
+    "pp_star",
+    "output_ntk",
+    "gram",
+    "p",
+    "data",
+    "training",
+];
+/// Known statistics.
+pub const STATISTICS: &[&str] = &[
+    "trace",
+    "fro2",
+    "eff_rank",
+    "eff_rank_space",
+    "eff_rank_time",
+    "top_eigs",
+    "spectrum",
+    "alignment_pp_star",
+    "data_pr",
+    "loss",
+    "kron_error",
+];
+
+/// Checks names in a measurement; the error names the field.
+pub fn check_measure(m: &Measure) -> Result<(), (String, String)> {
+    let bad = |field: &str, v: &str, list: &[&str]| {
+        Err((
+            field.to_string(),
+            format!("unknown {field} `{v}`; expected one of {}", list.join(", ")),
+        ))
+    };
+    if !OPERATORS.contains(&m.operator.as_str()) {
+        return bad("operator", &m.operator, OPERATORS);
+    }
+    if !STATISTICS.contains(&m.statistic.as_str()) {
+        return bad("statistic", &m.statistic, STATISTICS);
+    }
+    if !["textbook", "compress_sum", "compress_mean"].contains(&m.variant.as_str()) {
+        return bad(
+            "variant",
+            &m.variant,
+            &["textbook", "compress_sum", "compress_mean"],
+        );
+    }
+    if !["exact", "randomized"].contains(&m.estimator.as_str()) {
+        return bad("estimator", &m.estimator, &["exact", "randomized"]);
+    }
+    if m.budget < 6 {
+        return Err(("budget".into(), format!("must be ≥ 6, got {}", m.budget)));
+    }
+    Ok(())
+}
+
+fn task_config(spec: &Spec) -> Result<TaskConfig, String> {
+    TaskConfig::deserialize(toml::Value::Table(spec.task.config.clone()))
+        .map_err(|e| format!("task: {e}"))
+}
+
+/// Validates a resolved point spec without computing; the error names the key path.
+pub fn validate(spec: &Spec) -> Result<(), (String, String)> {
+    if !ARCHS.contains(&spec.model.arch.as_str()) {
+        return Err((
+            "model.arch".into(),
+            format!(
+                "unknown architecture `{}`; expected one of {}",
+                spec.model.arch,
+                ARCHS.join(", ")
+            ),
+        ));
+    }
+    if spec.model.hidden == 0 {
+        return Err(("model.hidden".into(), "must be ≥ 1".into()));
+    }
+    if !(spec.model.dt > 0.0 && spec.model.dt <= 1.0) {
+        return Err((
+            "model.dt".into(),
+            format!("must lie in (0, 1], got {}", spec.model.dt),
+        ));
+    }
+    if spec.task.batch == 0 {
+        return Err(("task.batch".into(), "must be ≥ 1".into()));
+    }
+    task_config(spec).map_err(|e| {
+        // Point at the offending key when serde names it.
+        let key = e
+            .split("unknown field `")
+            .nth(1)
+            .and_then(|r| r.split('`').next())
+            .map_or("task.kind".to_string(), |k| format!("task.{k}"));
+        (key, e)
+    })?;
+    if spec.measures.is_empty() {
+        return Err((
+            "measure".into(),
+            "at least one [[measure]] is needed".into(),
+        ));
+    }
+    for m in &spec.measures {
+        check_measure(m).map_err(|(f, e)| {
+            (
+                format!("measure.{f}"),
+                format!("in measure `{}`: {e}", m.name),
+            )
+        })?;
+    }
+    if let Some(t) = &spec.train
+        && !["sgd", "adam"].contains(&t.optimizer.as_str())
+    {
+        return Err((
+            "train.optimizer".into(),
+            format!("unknown optimizer `{}`; expected sgd or adam", t.optimizer),
+        ));
+    }
+    Ok(())
+}
+
+enum Built {
+    Rec(Box<dyn Recurrent>),
+    Mlp(Mlp),
+}
+
+impl Built {
+    fn sm(&self) -> &dyn StepModel {
+        match self {
+            Built::Rec(m) => m.as_ref(),
+            Built::Mlp(m) => m,
+        }
+    }
+    fn rollout(&self, d: &Dataset) -> Result<Rollout, String> {
+        match self {
+            Built::Rec(m) => m
+                .rollout(&d.inputs, d.n, d.time, None)
+                .map_err(|e| e.to_string()),
+            Built::Mlp(m) => {
+                let x: Vec<f64> = (0..d.n)
+                    .flat_map(|b| (0..d.n_in).map(move |c| (b, c)))
+                    .map(|(b, c)| d.input(b, 0, c))
+                    .collect();
+                m.forward(&x, d.n).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+fn build_model(spec: &Spec, n_x: usize, seed: u64) -> Result<Built, String> {
+    let m = &spec.model;
+    let e = |x: ModelError| x.to_string();
+    Ok(match m.arch.as_str() {
+        "leaky-rnn" | "linear-rnn" => {
+            let mut c = LeakyRnnConfig::new(n_x, m.hidden);
+            c.dt = m.dt;
+            c.linear = m.arch == "linear-rnn";
+            c.bias = m.bias.unwrap_or(false);
+            let mut r = LeakyRnn::init(c, m.gain, seed).map_err(e)?;
+            if m.fixed_points > 0 {
+                r.plant_fixed_points(m.fixed_points, seed).map_err(e)?;
+            }
+            Built::Rec(Box::new(r))
+        }
+        "rnn" => {
+            let b = m.bias.unwrap_or(true);
+            Built::Rec(Box::new(
+                TanhRnn::init(
+                    TanhRnnConfig {
+                        input: n_x,
+                        hidden: m.hidden,
+                        bias_ih: b,
+                        bias_hh: b,
+                    },
+                    m.gain,
+                    seed,
+                )
+                .map_err(e)?,
+            ))
+        }
+        "gru" => Built::Rec(Box::new(
+            Gru::init(
+                GruConfig {
+                    input: n_x,
+                    hidden: m.hidden,
+                    bias: m.bias.unwrap_or(true),
+                },
+                m.gain,
+                seed,
+            )
+            .map_err(e)?,
+        )),
+        "mlp-relu" | "mlp-residual" => {
+            let depth = m.depth.ok_or("model.depth is required for MLPs")?;
+            let mut c = if m.arch == "mlp-relu" {
+                MlpConfig::deep_relu(n_x, m.hidden, depth)
+            } else {
+                MlpConfig::residual_tanh(n_x, m.hidden, depth)
+            };
+            c.bias = m.bias.unwrap_or(true);
+            Built::Mlp(Mlp::init(c, m.gain, seed).map_err(e)?)
+        }
+        other => return Err(format!("unknown architecture `{other}`")),
+    })
+}
+
+type Value3 = (i64, f64, Option<f64>, i64);
+
+fn psd_stat<A: LinearOp, F: LinearOp>(
+    a: &A,
+    f: Option<&F>,
+    m: &Measure,
+    shape: &gentk_linalg::Shape,
+    seed: u64,
+) -> Result<Vec<Value3>, String> {
+    let s = |e: gentk_linalg::LinalgError| e.to_string();
+    let n = a.shape_in().numel();
+    let variant = match m.variant.as_str() {
+        "compress_sum" => PtraceVariant::CompressSum,
+        "compress_mean" => PtraceVariant::CompressMean,
+        _ => PtraceVariant::Textbook,
+    };
+    if m.estimator == "exact" {
+        if n > EXACT_LIMIT {
+            return Err(format!(
+                "exact measurement of a {n}-dimensional operator exceeds {EXACT_LIMIT}; use estimator = \"randomized\""
+            ));
+        }
+        let dense = gentk_linalg::materialize(a, EXACT_LIMIT).map_err(s)?;
+        let st = exact_stats(dense.as_ref(), shape, m.k).map_err(|e| e.to_string())?;
+        let one = |v: f64| vec![(-1, v, None, n as i64)];
+        return Ok(match m.statistic.as_str() {
+            "trace" => one(st.trace),
+            "fro2" => one(st.fro2),
+            "eff_rank" => one(st.eff_rank),
+            "eff_rank_space" => one(if variant == PtraceVariant::Textbook {
+                st.eff_rank_space
+            } else {
+                st.eff_rank_space_kp
+            }),
+            "eff_rank_time" => one(if variant == PtraceVariant::Textbook {
+                st.eff_rank_time
+            } else {
+                st.eff_rank_time_kp
+            }),
+            "top_eigs" | "spectrum" => {
+                let all = gentk_linalg::kernels::sym_eigvals_desc(
+                    gentk_linalg::kernels::symmetrize(dense.as_ref()).as_ref(),
+                )
+                .map_err(s)?;
+                let k = if m.statistic == "spectrum" {
+                    all.len()
+                } else {
+                    m.k.min(all.len())
+                };
+                all.into_iter()
+                    .take(k)
+                    .enumerate()
+                    .map(|(i, v)| (i as i64, v, None, n as i64))
+                    .collect()
+            }
+            other => {
+                return Err(format!(
+                    "statistic `{other}` does not apply to operator `{}`",
+                    m.operator
+                ));
+            }
+        });
+    }
+    let b = m.budget;
+    Ok(match m.statistic.as_str() {
+        "trace" => {
+            let e = hutchpp(a, b, seed, HutchppSplit::Library).map_err(s)?;
+            vec![(-1, e.value, e.stderr, e.matvecs as i64)]
+        }
+        "fro2" => {
+            let e = frobenius_norm(a, b, seed).map_err(s)?;
+            vec![(
+                -1,
+                e.value * e.value,
+                e.stderr.map(|x| 2.0 * e.value * x),
+                2 * e.matvecs as i64,
+            )]
+        }
+        "eff_rank" => {
+            let e = participation_ratio(
+                a,
+                PrOptions {
+                    budget: b,
+                    seed,
+                    exact_limit: 0,
+                },
+            )
+            .map_err(s)?;
+            vec![(-1, e.value, None, e.matvecs as i64)]
+        }
+        "eff_rank_space" | "eff_rank_time" => {
+            let keep = if m.statistic == "eff_rank_space" {
+                SPACE
+            } else {
+                TIME
+            };
+            match (variant, f) {
+                (PtraceVariant::Textbook, Some(f)) => {
+                    let u = ustat_partial_pr(f, keep, b, seed).map_err(s)?;
+                    vec![(-1, u.textbook, None, u.matvecs as i64)]
+                }
+                _ => {
+                    let e = participation_ratio_partial(
+                        a,
+                        keep,
+                        variant,
+                        PrOptions {
+                            budget: b,
+                            seed,
+                            exact_limit: b,
+                        },
+                    )
+                    .map_err(s)?;
+                    vec![(-1, e.value, None, e.matvecs as i64)]
+                }
+            }
+        }
+        "top_eigs" => {
+            let r = top_modes(
+                a,
+                m.k.min(n),
+                EigOptions {
+                    max_matvecs: b.max(2 * m.k),
+                    dense_limit: 0,
+                    seed,
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            r.values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (i as i64, v, None, b as i64))
+                .collect()
+        }
+        other => {
+            return Err(format!(
+                "statistic `{other}` does not apply to operator `{}` with a randomized estimator",
+                m.operator
+            ));
+        }
+    })
+}
+
+fn measure_one(
+    built: &Built,
+    readout: &Readout,
+    ro: &Rollout,
+    data: &Dataset,
+    m: &Measure,
+    seed: u64,
+) -> Result<Vec<Value3>, String> {
+    let g = GlobalNtk::new(built.sm(), ro);
+    let shape = g.state_shape();
+    let e = |x: gentk_ntk::NtkError| x.to_string();
+    let none: Option<&gentk_linalg::Identity> = None;
+    match (m.operator.as_str(), m.statistic.as_str()) {
+        ("data", "data_pr") => {
+            let x = faer::MatRef::from_row_major_slice(&data.inputs, data.n * data.time, data.n_in);
+            Ok(vec![(-1, data_pr(x, false), None, 0)])
+        }
+        ("k", "kron_error") | ("ntk", "kron_error") => {
+            let core = gentk_linalg::materialize(&g.k().map_err(e)?, EXACT_LIMIT)
+                .map_err(|x| x.to_string())?;
+            let auto = gentk_linalg::materialize(&g.k_autodiff().map_err(e)?, EXACT_LIMIT)
+                .map_err(|x| x.to_string())?;
+            let err = if m.operator == "k" {
+                (&core - &auto).norm_l2() / auto.norm_l2()
+            } else {
+                let p =
+                    gentk_linalg::materialize(&g.p(), EXACT_LIMIT).map_err(|x| x.to_string())?;
+                let pkp = &p * &core * p.transpose();
+                let full = gentk_linalg::materialize(&g.ntk_full().map_err(e)?, EXACT_LIMIT)
+                    .map_err(|x| x.to_string())?;
+                (&pkp - &full).norm_l2() / full.norm_l2()
+            };
+            Ok(vec![(-1, err, None, 0)])
+        }
+        ("ntk", "alignment_pp_star") => {
+            let al = alignment(&g.ntk().map_err(e)?, &g.pp_star(), m.budget, seed)
+                .map_err(|x| x.to_string())?;
+            Ok(vec![(-1, al.cos, None, 2 * al.probes as i64)])
+        }
+        ("k", _) => psd_stat(
+            &g.k().map_err(e)?,
+            Some(&g.j_theta().map_err(e)?),
+            m,
+            &shape,
+            seed,
+        ),
+        ("k_autodiff", _) => psd_stat(
+            &g.k_autodiff().map_err(e)?,
+            Some(&g.j_theta().map_err(e)?),
+            m,
+            &shape,
+            seed,
+        ),
+        ("ntk", _) => psd_stat(
+            &g.ntk().map_err(e)?,
+            Some(&g.dz_dtheta().map_err(e)?),
+            m,
+            &shape,
+            seed,
+        ),
+        ("pp_star", _) => psd_stat(&g.pp_star(), Some(&g.p()), m, &shape, seed),
+        ("p", "fro2") => {
+            let r = if m.estimator == "exact" {
+                direct_one_sided(&g.p())
+            } else {
+                fhutch(&g.p(), m.budget, seed)
+            }
+            .map_err(|x| x.to_string())?;
+            Ok(vec![(-1, r.value, r.stderr, r.matvecs as i64)])
+        }
+        ("p", _) => psd_stat(&Gram(g.p()), Some(&g.p()), m, &shape, seed),
+        ("output_ntk", _) => {
+            let op = g.output_ntk(readout).map_err(e)?;
+            let oshape = gentk_linalg::Shape::new([
+                ("batch", ro.batch),
+                ("time", ro.time),
+                ("hidden", readout.output_size()),
+            ]);
+            psd_stat(&op, none, m, &oshape, seed)
+        }
+        ("gram", _) => {
+            let core = g.k().map_err(e)?;
+            let group = core
+                .groups()
+                .first()
+                .ok_or("the model has no weight sites")?;
+            let gd = gentk_linalg::Dense::new(group.gram())
+                .symmetric(1e-9)
+                .map_err(|x| x.to_string())?;
+            let gshape = gentk_linalg::Shape::new([
+                ("batch", ro.batch),
+                ("time", group.sites.nrows() / ro.batch),
+                ("hidden", 1),
+            ]);
+            let view = gentk_linalg::View::new(gd, gshape.clone(), gshape.clone())
+                .map_err(|x| x.to_string())?;
+            psd_stat(&view, none, m, &gshape, seed)
+        }
+        (op, st) => Err(format!(
+            "statistic `{st}` does not apply to operator `{op}`"
+        )),
+    }
+}
+
+/// Computes every measurement of one resolved point.
+pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
+    let cfg = task_config(spec)?;
+    let data_seed = seed ^ 0x5EED_DA7A;
+    let data = generate(&cfg, spec.task.noise, data_seed).map_err(|e| e.to_string())?;
+    if spec.task.batch > data.n {
+        return Err(format!(
+            "task.batch = {} exceeds the {} trials the task generates",
+            spec.task.batch, data.n
+        ));
+    }
+    let data = data.head(spec.task.batch).map_err(|e| e.to_string())?;
+    let mut built = build_model(spec, data.n_in, seed)?;
+    let outputs = spec.model.outputs.unwrap_or(data.n_out.max(1));
+    let mut readout =
+        Readout::init(spec.model.hidden, outputs, true, seed).map_err(|e| e.to_string())?;
+    // Checkpoints to measure at: (iteration, model params, readout params, loss).
+    let mut snaps: Vec<(i64, Params, Params, Option<f64>)> = Vec::new();
+    match (&spec.train, &mut built) {
+        (Some(t), Built::Rec(model)) => {
+            let train_data = generate(&gentk_tasks::TaskConfig::clone(&cfg), true, data_seed ^ 1)
+                .map_err(|e| e.to_string())?;
+            let train_data = train_data
+                .head(t.dataset_size.min(train_data.n))
+                .map_err(|e| e.to_string())?;
+            let mut sampler =
+                BatchSampler::new(t.batch_size, true, seed ^ 2).map_err(|e| e.to_string())?;
+            let optimizer = if t.optimizer == "adam" {
+                Optimizer::adam(t.lr)
+            } else {
+                Optimizer::Sgd {
+                    lr: t.lr,
+                    momentum: t.momentum,
+                }
+            };
+            let tc = TrainConfig {
+                optimizer,
+                iterations: t.iterations,
+                grad_clip: t.grad_clip,
+                trainable: t.trainable.clone(),
+                tol: t.tol,
+                log_every: 20,
+                checkpoint_every: 1,
+            };
+            let want: Vec<usize> = if t.measure_at.is_empty() {
+                vec![t.iterations]
+            } else {
+                t.measure_at.clone()
+            };
+            train(
+                model.as_mut(),
+                &mut readout,
+                &tc,
+                |_| {
+                    let b = sampler.next(&train_data).map_err(|e| e.to_string())?;
+                    Ok(Batch {
+                        batch: b.n,
+                        time: b.time,
+                        inputs: b.inputs,
+                        targets: b.targets,
+                    })
+                },
+                |cp| {
+                    if want.contains(&cp.iteration) {
+                        snaps.push((
+                            cp.iteration as i64,
+                            cp.model.clone(),
+                            cp.readout.clone(),
+                            Some(cp.loss),
+                        ));
+                    }
+                    Ok(())
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        (Some(_), Built::Mlp(_)) => {
+            return Err("training specs support recurrent models only".into());
+        }
+        (None, _) => snaps.push((
+            -1,
+            built.sm().params().clone(),
+            readout.params().clone(),
+            None,
+        )),
+    }
+    let mut rows = Vec::new();
+    for (iteration, mp, rp, loss) in snaps {
+        match &mut built {
+            Built::Rec(m) => *m.params_mut() = mp,
+            Built::Mlp(m) => *m.params_mut() = mp,
+        }
+        *readout.params_mut() = rp;
+        let ro = built.rollout(&data)?;
+        for (mi, m) in spec.measures.iter().enumerate() {
+            let mseed = seed.wrapping_add(1 + mi as u64);
+            let vals = if m.operator == "training" {
+                vec![(
+                    -1,
+                    loss.ok_or("operator `training` needs a [train] table")?,
+                    None,
+                    0,
+                )]
+            } else {
+                measure_one(&built, &readout, &ro, &data, m, mseed)
+                    .map_err(|e| format!("measure `{}`: {e}", m.name))?
+            };
+            for (index, value, stderr, matvecs) in vals {
+                rows.push(Row {
+                    measure: m.name.clone(),
+                    operator: m.operator.clone(),
+                    statistic: m.statistic.clone(),
+                    index,
+                    iteration,
+                    value,
+                    stderr,
+                    matvecs,
+                    estimator: m.estimator.clone(),
+                    budget: m.budget as i64,
+                    ptrace_variant: if m.statistic.starts_with("eff_rank_") {
+                        m.variant.clone()
+                    } else {
+                        "-".into()
+                    },
+                    seed: seed as i64,
+                });
+            }
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,234 @@
+//! Result tables: rows → a polars DataFrame with self-describing columns → Parquet (zstd, explicit
+//! statistics; byte-identical for identical frames), and back for `show` and `diff`.
+
+use std::fs::File;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::error::{PipelineError, Result};
+use crate::measure::Row;
+
+/// One cell of a table, for printing and diffing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// Float.
+    F(Option<f64>),
+    /// Integer.
+    I(Option<i64>),
+    /// Text.
+    S(Option<String>),
+}
+
+impl std::fmt::Display for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cell::F(Some(v)) => write!(f, "{v}"),
+            Cell::I(Some(v)) => write!(f, "{v}"),
+            Cell::S(Some(v)) => write!(f, "{v}"),
+            _ => write!(f, "null"),
+        }
+    }
+}
+
+/// A table read back: column names and cells, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows.
+    pub rows: Vec<Vec<Cell>>,
+}
+
+fn terr(path: &Path, e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::Table {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Builds the frame: one column per sweep key (f64 when every value is numeric, else text), then the
+/// row fields.
+pub fn frame(sweep_keys: &[String], rows: &[(Vec<toml::Value>, Row)]) -> PolarsResult<DataFrame> {
+    let n = rows.len();
+    let mut cols: Vec<Column> = Vec::new();
+    for (j, k) in sweep_keys.iter().enumerate() {
+        let numeric = rows
+            .iter()
+            .all(|(v, _)| matches!(v[j], toml::Value::Integer(_) | toml::Value::Float(_)));
+        if numeric {
+            let vals: Vec<f64> = rows
+                .iter()
+                .map(|(v, _)| match &v[j] {
+                    toml::Value::Integer(i) => *i as f64,
+                    toml::Value::Float(f) => *f,
+                    _ => f64::NAN,
+                })
+                .collect();
+            cols.push(Column::new(k.as_str().into(), vals));
+        } else {
+            let vals: Vec<String> = rows
+                .iter()
+                .map(|(v, _)| match &v[j] {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            cols.push(Column::new(k.as_str().into(), vals));
+        }
+    }
+    let s = |f: fn(&Row) -> String| rows.iter().map(|(_, r)| f(r)).collect::<Vec<String>>();
+    let i = |f: fn(&Row) -> i64| rows.iter().map(|(_, r)| f(r)).collect::<Vec<i64>>();
+    cols.push(Column::new("measure".into(), s(|r| r.measure.clone())));
+    cols.push(Column::new("operator".into(), s(|r| r.operator.clone())));
+    cols.push(Column::new("statistic".into(), s(|r| r.statistic.clone())));
+    cols.push(Column::new("index".into(), i(|r| r.index)));
+    cols.push(Column::new("iteration".into(), i(|r| r.iteration)));
+    cols.push(Column::new(
+        "value".into(),
+        rows.iter().map(|(_, r)| r.value).collect::<Vec<f64>>(),
+    ));
+    cols.push(Column::new(
+        "stderr".into(),
+        rows.iter()
+            .map(|(_, r)| r.stderr)
+            .collect::<Vec<Option<f64>>>(),
+    ));
+    cols.push(Column::new("matvecs".into(), i(|r| r.matvecs)));
+    cols.push(Column::new("estimator".into(), s(|r| r.estimator.clone())));
+    cols.push(Column::new("budget".into(), i(|r| r.budget)));
+    cols.push(Column::new(
+        "ptrace_variant".into(),
+        s(|r| r.ptrace_variant.clone()),
+    ));
+    cols.push(Column::new("seed".into(), i(|r| r.seed)));
+    DataFrame::new(n, cols)
+}
+
+/// Writes a frame as Parquet bytes (zstd, statistics on: pinned so upgrades cannot change bytes).
+pub fn parquet_bytes(df: &mut DataFrame) -> PolarsResult<Vec<u8>> {
+    let mut buf = Vec::new();
+    ParquetWriter::new(&mut buf)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_statistics(StatisticsOptions::default())
+        .finish(df)?;
+    Ok(buf)
+}
+
+/// Reads a Parquet file into cells.
+pub fn read(path: &Path) -> Result<Table> {
+    let f = File::open(path).map_err(crate::error::io(path))?;
+    let df = ParquetReader::new(f).finish().map_err(|e| terr(path, e))?;
+    let columns: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut rows = vec![Vec::with_capacity(columns.len()); df.height()];
+    for c in df.columns() {
+        let s = c.as_materialized_series();
+        match s.dtype() {
+            DataType::Float64 => {
+                let ca = s.f64().map_err(|e| terr(path, e))?;
+                for (r, row) in rows.iter_mut().enumerate() {
+                    row.push(Cell::F(ca.get(r)));
+                }
+            }
+            DataType::Int64 => {
+                let ca = s.i64().map_err(|e| terr(path, e))?;
+                for (r, row) in rows.iter_mut().enumerate() {
+                    row.push(Cell::I(ca.get(r)));
+                }
+            }
+            DataType::String => {
+                let ca = s.str().map_err(|e| terr(path, e))?;
+                for (r, row) in rows.iter_mut().enumerate() {
+                    row.push(Cell::S(ca.get(r).map(|x| x.to_string())));
+                }
+            }
+            other => {
+                return Err(terr(
+                    path,
+                    format!("column `{}` has unsupported type {other:?}", c.name()),
+                ));
+            }
+        }
+    }
+    Ok(Table { columns, rows })
+}
+
+/// The table as aligned text (for `gentk show` and git textconv).
+pub fn render(t: &Table) -> String {
+    let cells: Vec<Vec<String>> = t
+        .rows
+        .iter()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let widths: Vec<usize> = (0..t.columns.len())
+        .map(|j| {
+            cells
+                .iter()
+                .map(|r| r[j].chars().count())
+                .chain([t.columns[j].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let line = |vals: Vec<&str>| {
+        vals.iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+            + "\n"
+    };
+    out.push_str(&line(t.columns.iter().map(|s| s.as_str()).collect()));
+    for r in &cells {
+        out.push_str(&line(r.iter().map(|s| s.as_str()).collect()));
+    }
+    out
+}
+
+/// Cell-by-cell differences beyond |a − b| ≤ atol + rtol·|b| (numbers) or inequality (text).
+pub fn diff(a: &Table, b: &Table, rtol: f64, atol: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    if a.columns != b.columns {
+        out.push(format!(
+            "| columns | | {} | {} | |",
+            a.columns.join(", "),
+            b.columns.join(", ")
+        ));
+        return out;
+    }
+    if a.rows.len() != b.rows.len() {
+        out.push(format!(
+            "| rows | | {} | {} | |",
+            a.rows.len(),
+            b.rows.len()
+        ));
+    }
+    for (i, (ra, rb)) in a.rows.iter().zip(&b.rows).enumerate() {
+        for (j, (ca, cb)) in ra.iter().zip(rb).enumerate() {
+            let changed = match (ca, cb) {
+                (Cell::F(Some(x)), Cell::F(Some(y))) => {
+                    !((x - y).abs() <= atol + rtol * y.abs() || (x.is_nan() && y.is_nan()))
+                }
+                (Cell::I(Some(x)), Cell::I(Some(y))) => {
+                    ((x - y) as f64).abs() > atol + rtol * (*y as f64).abs()
+                }
+                _ => ca != cb,
+            };
+            if changed {
+                let d = match (ca, cb) {
+                    (Cell::F(Some(x)), Cell::F(Some(y))) => format!("{:.3e}", (x - y).abs()),
+                    _ => String::new(),
+                };
+                out.push(format!("| {i} | {} | {ca} | {cb} | {d} |", a.columns[j]));
+            }
+        }
+    }
+    out
+}
