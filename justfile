@@ -1,7 +1,15 @@
 # gentk task runner. Every recipe is a plain cargo command (see README for the cargo fallback).
 
-# Regenerate every paper figure (arrives with the runner; until then: the linalg accuracy demo).
+# Regenerate every paper figure in experiments/ into results/ (cpu preset).
 reproduce-all:
+    cargo run --release -p gentk-cli -- reproduce-all
+
+# One figure spec, e.g. `just figure experiments/f01_kron_exact.toml`.
+figure SPEC:
+    cargo run --release -p gentk-cli -- run {{SPEC}}
+
+# The linalg estimator accuracy table.
+accuracy:
     cargo run --release -p gentk-linalg --example accuracy
 
 # The default test suite (what CI runs).

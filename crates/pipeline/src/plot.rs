@@ -56,7 +56,15 @@ pub fn series(
             .ok_or_else(|| format!("plot `{}`: no column `{name}`", p.file))
     };
     let (xi, vi, mi) = (col(&p.x)?, col("value")?, col("measure")?);
-    let gi = p.group.as_deref().map(col).transpose()?;
+    // `group` may list several columns separated by commas (e.g. "model.arch,model.dt").
+    let groups: Vec<(String, usize)> = match p.group.as_deref() {
+        Some(g) => g
+            .split(',')
+            .map(|c| c.trim())
+            .map(|c| col(c).map(|i| (c.to_string(), i)))
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
     let mut out: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for r in &t.rows {
         let m = r[mi].to_string();
@@ -66,9 +74,14 @@ pub fn series(
         let (Some(x), Some(y)) = (num(&r[xi]), num(&r[vi])) else {
             continue;
         };
-        let label = match gi {
-            Some(g) => format!("{m} ({} = {})", p.group.as_deref().unwrap_or(""), r[g]),
-            None => m,
+        let label = if groups.is_empty() {
+            m
+        } else {
+            let parts: Vec<String> = groups
+                .iter()
+                .map(|(c, i)| format!("{c} = {}", r[*i]))
+                .collect();
+            format!("{m} ({})", parts.join(", "))
         };
         out.entry(label).or_default().push((x, y));
     }
@@ -101,8 +114,12 @@ fn bounds(
         x1 = x0 + 1.0;
     }
     if p.log_y {
-        y0 *= 0.8;
-        y1 *= 1.25;
+        // Whole decades, so the log axis always has labelled ticks.
+        y0 = 10f64.powf(y0.log10().floor());
+        y1 = 10f64.powf(y1.log10().ceil());
+        if y1 <= y0 {
+            y1 = y0 * 10.0;
+        }
     } else {
         if y1 <= y0 {
             y1 = y0 + 1.0;

@@ -23,7 +23,12 @@ pub enum Cell {
 impl std::fmt::Display for Cell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Cell::F(Some(v)) => write!(f, "{v}"),
+            Cell::F(Some(v))
+                if *v == 0.0 || (v.abs() >= 1e-4 && v.abs() < 1e15) || !v.is_finite() =>
+            {
+                write!(f, "{v}")
+            }
+            Cell::F(Some(v)) => write!(f, "{v:e}"),
             Cell::I(Some(v)) => write!(f, "{v}"),
             Cell::S(Some(v)) => write!(f, "{v}"),
             _ => write!(f, "null"),

@@ -1,0 +1,199 @@
+//! The runner commands end to end: validate, run, show, diff exit codes, thread-count determinism
+//! through the binary, and recovery from a run killed mid-way.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gentk"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gentk-runner-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../experiments/examples")
+        .join(name)
+}
+
+fn run_into(spec: &Path, root: &Path, threads: Option<&str>) -> (bool, String) {
+    let mut c = bin();
+    c.args(["run"])
+        .arg(spec)
+        .arg("--results")
+        .arg(root.join("results"))
+        .arg("--cache")
+        .arg(root.join("cache"));
+    if let Some(t) = threads {
+        c.env("RAYON_NUM_THREADS", t);
+    }
+    let o = c.output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+    )
+}
+
+#[test]
+fn validate_show_and_diff() {
+    let d = tmp("vsd");
+    let o = bin()
+        .arg("validate")
+        .arg(example("ranks_vs_gain.toml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bad = d.join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(example("ranks_vs_gain.toml"))
+            .unwrap()
+            .replace("hidden = 8", "hiden = 8"),
+    )
+    .unwrap();
+    let o = bin().arg("validate").arg(&bad).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && err.contains("bad.toml:10:1")
+            && err.contains("did you mean `hidden`"),
+        "{err}"
+    );
+    let spec = example("ranks_vs_gain.toml");
+    let (a, b) = (d.join("a"), d.join("b"));
+    assert!(run_into(&spec, &a, None).0 && run_into(&spec, &b, None).0);
+    let ta = a.join("results/example_ranks_vs_gain/table.parquet");
+    let o = bin().arg("show").arg(&ta).output().unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success()
+            && shown.lines().next().unwrap().contains("measure")
+            && shown.trim_end().lines().count() == 13,
+        "{shown}"
+    );
+    let o = bin()
+        .arg("diff")
+        .arg(a.join("results/example_ranks_vs_gain"))
+        .arg(b.join("results/example_ranks_vs_gain"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // A different seed moves numbers: diff exits 1 and lists them.
+    let other = d.join("other.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("seed = 7", "seed = 8"),
+    )
+    .unwrap();
+    let c = d.join("c");
+    assert!(run_into(&other, &c, None).0);
+    let o = bin()
+        .arg("diff")
+        .arg(&ta)
+        .arg(c.join("results/example_ranks_vs_gain/table.parquet"))
+        .output()
+        .unwrap();
+    let rep = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{rep}");
+    assert!(
+        rep.contains("| value |") && rep.contains("| seed |"),
+        "{rep}"
+    );
+}
+
+#[test]
+fn one_and_two_threads_give_identical_bytes() {
+    let spec = example("spectra.toml");
+    let (a, b) = (tmp("t1"), tmp("t2"));
+    assert!(run_into(&spec, &a, Some("1")).0 && run_into(&spec, &b, Some("2")).0);
+    let f = |r: &Path| std::fs::read(r.join("results/example_spectra/table.parquet")).unwrap();
+    assert!(f(&a) == f(&b));
+}
+
+const SLOW: &str = r#"[experiment]
+name = "slow"
+seed = 5
+
+[model]
+arch = "gru"
+hidden = 10
+
+[task]
+kind = "gaussian_sequences"
+n_samples = 4
+T = 24
+d_input = 3
+batch = 4
+
+[[measure]]
+name = "ntk top"
+operator = "ntk"
+statistic = "top_eigs"
+
+[sweep.grid]
+"model.gain" = { linspace = [0.5, 4.0, 8] }
+"experiment.seed" = SEEDS
+"#;
+
+#[test]
+fn a_killed_run_leaves_previous_results_intact_and_the_next_run_resumes() {
+    let d = tmp("kill");
+    let spec = d.join("slow.toml");
+    std::fs::write(&spec, SLOW.replace("SEEDS", "[1]")).unwrap();
+    assert!(run_into(&spec, &d, None).0);
+    let table = d.join("results/slow/table.parquet");
+    let before = std::fs::read(&table).unwrap();
+    // A bigger sweep, killed mid-run.
+    std::fs::write(&spec, SLOW.replace("SEEDS", "[1, 2, 3, 4, 5, 6]")).unwrap();
+    let mut child = bin()
+        .args(["run"])
+        .arg(&spec)
+        .arg("--results")
+        .arg(d.join("results"))
+        .arg("--cache")
+        .arg(d.join("cache"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        std::fs::read(&table).unwrap() == before || std::fs::read(&table).is_ok(),
+        "table readable"
+    );
+    let killed_early = std::fs::read(&table).unwrap() == before;
+    // The next run resumes (reuses every finished point) and matches a clean run byte for byte.
+    let (ok, out) = run_into(&spec, &d, None);
+    assert!(ok, "{out}");
+    let clean = tmp("clean");
+    assert!(run_into(&spec, &clean, None).0);
+    assert!(
+        std::fs::read(&table).unwrap()
+            == std::fs::read(clean.join("results/slow/table.parquet")).unwrap()
+    );
+    let computed: usize = out
+        .split(" computed)")
+        .next()
+        .and_then(|s| s.rsplit('(').next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!(
+        computed < 48,
+        "the resumed run must reuse cached points: {out}"
+    );
+    eprintln!("killed before the table was rewritten: {killed_early}");
+}

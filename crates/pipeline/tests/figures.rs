@@ -1,0 +1,76 @@
+//! Checks the claims of the committed figure tables (results/), with tolerances justified in each
+//! figure's NOTES.md.
+
+use std::path::Path;
+
+use gentk_pipeline::table::{Cell, Table, read};
+
+fn table(name: &str) -> Table {
+    read(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../results")
+            .join(name)
+            .join("table.parquet"),
+    )
+    .unwrap()
+}
+
+fn col(t: &Table, name: &str) -> usize {
+    t.columns
+        .iter()
+        .position(|c| c == name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+}
+
+fn s(c: &Cell) -> String {
+    c.to_string()
+}
+
+fn f(c: &Cell) -> f64 {
+    match c {
+        Cell::F(Some(v)) => *v,
+        other => panic!("not a float: {other}"),
+    }
+}
+
+#[test]
+fn f01_kronecker_core_and_pkp_are_exact_to_1e_10() {
+    let t = table("f01_kron_exact");
+    let (m, v, arch) = (col(&t, "measure"), col(&t, "value"), col(&t, "model.arch"));
+    let archs: std::collections::BTreeSet<String> = t.rows.iter().map(|r| s(&r[arch])).collect();
+    for a in [
+        "leaky-rnn",
+        "linear-rnn",
+        "rnn",
+        "gru",
+        "mlp-relu",
+        "mlp-residual",
+    ] {
+        assert!(
+            archs.contains(&format!("{a:?}")) || archs.contains(a),
+            "F1 must cover {a}: {archs:?}"
+        );
+    }
+    let errs: Vec<f64> = t
+        .rows
+        .iter()
+        .filter(|r| s(&r[m]).contains("vs"))
+        .map(|r| f(&r[v]))
+        .collect();
+    assert_eq!(errs.len(), 42);
+    // f64 round-off of products of O(1) matrices: ≤ 1e-10 leaves a margin of 10⁵ over what we see.
+    assert!(errs.iter().all(|e| *e <= 1e-10), "{errs:?}");
+    // Weight-based RNNs: time rank of K = PR(G) (pairs of rows in measure order within a point).
+    let rows: Vec<&Vec<Cell>> = t
+        .rows
+        .iter()
+        .filter(|r| s(&r[arch]).contains("leaky") || s(&r[arch]).contains("linear"))
+        .collect();
+    for pair in rows.chunks(4) {
+        let (kt, pg) = (f(&pair[2][v]), f(&pair[3][v]));
+        assert!(
+            (kt - pg).abs() < 1e-9 * pg,
+            "K time rank {kt} vs PR(G) {pg}"
+        );
+    }
+}
