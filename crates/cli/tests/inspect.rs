@@ -194,7 +194,7 @@ fn a_nonzero_h0_is_used() {
 fn bad_inputs_are_refused_naming_the_tensor() {
     let d = tmpdir("refusals");
     let (w, x) = leaky_files(&d);
-    let w_s = w.to_str().unwrap();
+    let (w_s, x_s) = (w.to_str().unwrap(), x.to_str().unwrap());
     let bad = |args: &[&str], needle: &str| {
         let (ok, _, err) = gentk(args);
         assert!(!ok, "should fail: {args:?}");
@@ -203,133 +203,87 @@ fn bad_inputs_are_refused_naming_the_tensor() {
             "stderr should mention {needle:?}: {err}"
         );
     };
+    // `gentk inspect --arch A --weights W --inputs X [extra…]` must fail mentioning `needle`.
+    let refused = |arch: &str, weights: &Path, inputs: &Path, extra: &[&str], needle: &str| {
+        let mut args = vec![
+            "inspect",
+            "--arch",
+            arch,
+            "--weights",
+            weights.to_str().unwrap(),
+            "--inputs",
+            inputs.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        bad(&args, needle);
+    };
+    let write_weights = |name: &str, ts: &[(String, Vec<usize>, Vec<f64>)]| {
+        let p = d.join(name);
+        std::fs::write(&p, write_tensors(ts).unwrap()).unwrap();
+        p
+    };
     // Garbage weight file.
     let garbage = d.join("garbage.safetensors");
     std::fs::write(&garbage, b"definitely not safetensors").unwrap();
-    bad(
-        &[
-            "inspect",
-            "--arch",
-            "rnn",
-            "--weights",
-            garbage.to_str().unwrap(),
-            "--inputs",
-            x.to_str().unwrap(),
-        ],
-        "safetensors",
-    );
+    refused("rnn", &garbage, &x, &[], "safetensors");
     // A GRU file read as an RNN: the recurrent weight's shape.
     let g = Gru::init(GruConfig::new(3, 4), 1.0, 0).unwrap();
     let gw = d.join("gru.safetensors");
     std::fs::write(&gw, save_model(&g, None).unwrap()).unwrap();
-    bad(
-        &[
-            "inspect",
-            "--arch",
-            "rnn",
-            "--weights",
-            gw.to_str().unwrap(),
-            "--inputs",
-            x.to_str().unwrap(),
-        ],
-        "rnn.weight_hh_l0",
-    );
-    // Wrong tensor name in the weights.
+    refused("rnn", &gw, &x, &[], "rnn.weight_hh_l0");
+    // Wrong tensor name; NaN in a weight.
     let m = LeakyRnn::init(LeakyRnnConfig::new(3, 8), 1.0, 0).unwrap();
     let mut ts = params_tensors(m.params());
     ts[0].0 = "rnn.weight_ih".into();
-    let wn = d.join("wrongname.safetensors");
-    std::fs::write(&wn, write_tensors(&ts).unwrap()).unwrap();
-    bad(
-        &[
-            "inspect",
-            "--arch",
-            "leaky-rnn",
-            "--weights",
-            wn.to_str().unwrap(),
-            "--inputs",
-            x.to_str().unwrap(),
-        ],
+    refused(
+        "leaky-rnn",
+        &write_weights("wrongname.safetensors", &ts),
+        &x,
+        &[],
         "rnn.weight_ih_l0",
     );
-    // NaN in a weight.
     let mut ts = params_tensors(m.params());
     ts[1].2[3] = f64::NAN;
-    let wnan = d.join("nan.safetensors");
-    std::fs::write(&wnan, write_tensors(&ts).unwrap()).unwrap();
-    bad(
-        &[
-            "inspect",
-            "--arch",
-            "leaky-rnn",
-            "--weights",
-            wnan.to_str().unwrap(),
-            "--inputs",
-            x.to_str().unwrap(),
-        ],
+    refused(
+        "leaky-rnn",
+        &write_weights("nan.safetensors", &ts),
+        &x,
+        &[],
         "rnn.weight_hh_l0",
     );
     // Inputs with the wrong feature count, wrong h0 shape, missing `inputs`, an unexpected tensor.
-    let x5 = write_inputs(&d, "x5.safetensors", 2, 4, 5, None);
-    bad(
-        &[
-            "inspect",
-            "--arch",
-            "leaky-rnn",
-            "--weights",
-            w_s,
-            "--inputs",
-            x5.to_str().unwrap(),
-        ],
+    refused(
+        "leaky-rnn",
+        &w,
+        &write_inputs(&d, "x5.safetensors", 2, 4, 5, None),
+        &[],
         "inputs",
     );
-    let xh = write_inputs(&d, "xh.safetensors", 2, 4, 3, Some((7, vec![0.0; 14])));
-    bad(
-        &[
-            "inspect",
-            "--arch",
-            "leaky-rnn",
-            "--weights",
-            w_s,
-            "--inputs",
-            xh.to_str().unwrap(),
-        ],
+    refused(
+        "leaky-rnn",
+        &w,
+        &write_inputs(&d, "xh.safetensors", 2, 4, 3, Some((7, vec![0.0; 14]))),
+        &[],
         "h0",
     );
-    let xm = d.join("xm.safetensors");
-    std::fs::write(
-        &xm,
-        write_tensors(&[("x".into(), vec![1, 1, 3], vec![0.0; 3])]).unwrap(),
-    )
-    .unwrap();
-    bad(
-        &[
-            "inspect",
-            "--arch",
-            "leaky-rnn",
-            "--weights",
-            w_s,
-            "--inputs",
-            xm.to_str().unwrap(),
-        ],
+    refused(
+        "leaky-rnn",
+        &w,
+        &write_weights(
+            "xm.safetensors",
+            &[("x".into(), vec![1, 1, 3], vec![0.0; 3])],
+        ),
+        &[],
         "`x`",
     );
-    // --exact above its limit.
-    let big = write_inputs(&d, "big.safetensors", 30, 10, 3, None);
-    bad(
-        &[
-            "inspect",
-            "--arch",
-            "leaky-rnn",
-            "--weights",
-            w_s,
-            "--inputs",
-            big.to_str().unwrap(),
-            "--exact",
-        ],
+    // --exact above its limit; a missing file; a bad dt.
+    refused(
+        "leaky-rnn",
+        &w,
+        &write_inputs(&d, "big.safetensors", 30, 10, 3, None),
+        &["--exact"],
         "2048",
     );
-    // Missing file, bad dt.
     bad(
         &[
             "inspect",
@@ -338,7 +292,7 @@ fn bad_inputs_are_refused_naming_the_tensor() {
             "--weights",
             "/nonexistent/w.safetensors",
             "--inputs",
-            x.to_str().unwrap(),
+            x_s,
         ],
         "cannot read",
     );
@@ -352,7 +306,7 @@ fn bad_inputs_are_refused_naming_the_tensor() {
             "--weights",
             w_s,
             "--inputs",
-            x.to_str().unwrap(),
+            x_s,
         ],
         "--dt",
     );
