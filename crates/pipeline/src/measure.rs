@@ -166,6 +166,23 @@ pub fn validate(spec: &Spec) -> Result<(), (String, String)> {
             )
         })?;
     }
+    for p in &spec.plots {
+        if !["line", "cumulative", "heatmap"].contains(&p.kind.as_str()) {
+            return Err((
+                "plot.kind".into(),
+                format!(
+                    "unknown plot kind `{}`; expected line, cumulative or heatmap",
+                    p.kind
+                ),
+            ));
+        }
+        if p.kind == "heatmap" && p.y.is_none() {
+            return Err((
+                "plot.kind".into(),
+                format!("heatmap `{}` needs a `y` column", p.file),
+            ));
+        }
+    }
     if let Some(t) = &spec.train
         && !["sgd", "adam"].contains(&t.optimizer.as_str())
     {

@@ -87,8 +87,167 @@ pub fn series(
     }
     for v in out.values_mut() {
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if p.kind == "cumulative" {
+            // Cumulative spectrum: fraction of the total reached by the first k values.
+            let total: f64 = v.iter().map(|q| q.1).sum();
+            let mut acc = 0.0;
+            for q in v.iter_mut() {
+                acc += q.1;
+                q.1 = if total != 0.0 { acc / total } else { f64::NAN };
+            }
+        }
     }
     Ok(out)
+}
+
+/// A viridis-like colour for t ∈ [0, 1].
+fn colormap(t: f64) -> RGBColor {
+    const STOPS: [(f64, (f64, f64, f64)); 5] = [
+        (0.0, (68.0, 1.0, 84.0)),
+        (0.25, (59.0, 82.0, 139.0)),
+        (0.5, (33.0, 145.0, 140.0)),
+        (0.75, (94.0, 201.0, 98.0)),
+        (1.0, (253.0, 231.0, 37.0)),
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let i = STOPS.iter().position(|s| s.0 >= t).unwrap_or(4).max(1);
+    let (a, b) = (STOPS[i - 1], STOPS[i]);
+    let f = (t - a.0) / (b.0 - a.0);
+    let mix = |x: f64, y: f64| (x + f * (y - x)).round() as u8;
+    RGBColor(mix(a.1.0, b.1.0), mix(a.1.1, b.1.1), mix(a.1.2, b.1.2))
+}
+
+/// Heatmap cells: (x, y, value) of the first plotted measure, x and y sweep columns.
+fn heat_cells(p: &Plot, t: &Table) -> std::result::Result<Vec<(f64, f64, f64)>, String> {
+    let col = |name: &str| {
+        t.columns
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| format!("plot `{}`: no column `{name}`", p.file))
+    };
+    let yname =
+        p.y.as_deref()
+            .ok_or_else(|| format!("plot `{}`: a heatmap needs `y` (a sweep column)", p.file))?;
+    let (xi, yi, vi, mi) = (col(&p.x)?, col(yname)?, col("value")?, col("measure")?);
+    let want = p.measures.first().cloned();
+    Ok(t.rows
+        .iter()
+        .filter(|r| want.as_ref().is_none_or(|m| &r[mi].to_string() == m))
+        .filter_map(|r| Some((num(&r[xi])?, num(&r[yi])?, num(&r[vi])?)))
+        .collect())
+}
+
+fn draw_heatmap<DB>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    p: &Plot,
+    cells: &[(f64, f64, f64)],
+) -> std::result::Result<(), String>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+{
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let mut xs: Vec<f64> = cells.iter().map(|c| c.0).collect();
+    let mut ys: Vec<f64> = cells.iter().map(|c| c.1).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    ys.sort_by(f64::total_cmp);
+    ys.dedup();
+    if xs.is_empty() || ys.is_empty() {
+        return Err(format!("plot `{}` has no cells", p.file));
+    }
+    let (lo, hi) = cells
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, c| {
+            (a.0.min(c.2), a.1.max(c.2))
+        });
+    root.fill(&WHITE).map_err(e)?;
+    let (main, bar) = root.split_horizontally(820);
+    let mut chart = ChartBuilder::on(&main)
+        .caption(&p.title, ("sans-serif", 24))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(-0.5..xs.len() as f64 - 0.5, -0.5..ys.len() as f64 - 0.5)
+        .map_err(e)?;
+    let (xs2, ys2) = (xs.clone(), ys.clone());
+    let fmt = |v: f64| {
+        if v.abs() >= 1e-3 && v.abs() < 1e4 {
+            format!("{v:.3}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        } else {
+            format!("{v:.1e}")
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(if p.x_label.is_empty() {
+            p.x.as_str()
+        } else {
+            p.x_label.as_str()
+        })
+        .y_desc(p.y_label.as_str())
+        .x_labels(xs.len().min(12))
+        .y_labels(ys.len().min(12))
+        .x_label_formatter(&|v| {
+            xs2.get(v.round().max(0.0) as usize)
+                .map_or(String::new(), |x| fmt(*x))
+        })
+        .y_label_formatter(&|v| {
+            ys2.get(v.round().max(0.0) as usize)
+                .map_or(String::new(), |y| fmt(*y))
+        })
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 18))
+        .draw()
+        .map_err(e)?;
+    let norm = |v: f64| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+    chart
+        .draw_series(cells.iter().filter_map(|&(x, y, v)| {
+            let i = xs.iter().position(|q| *q == x)? as f64;
+            let j = ys.iter().position(|q| *q == y)? as f64;
+            Some(Rectangle::new(
+                [(i - 0.5, j - 0.5), (i + 0.5, j + 0.5)],
+                colormap(norm(v)).filled(),
+            ))
+        }))
+        .map_err(e)?;
+    // Colour bar with its value range.
+    let mut cb = ChartBuilder::on(&bar)
+        .margin_top(60)
+        .margin_bottom(70)
+        .margin_right(10)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..1.0, lo..hi.max(lo + 1e-300))
+        .map_err(e)?;
+    cb.configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_desc("value")
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    let steps = 100;
+    cb.draw_series((0..steps).map(|k| {
+        let (a, b) = (
+            lo + (hi - lo) * k as f64 / steps as f64,
+            lo + (hi - lo) * (k + 1) as f64 / steps as f64,
+        );
+        Rectangle::new(
+            [(0.0, a), (1.0, b)],
+            colormap(k as f64 / (steps - 1) as f64).filled(),
+        )
+    }))
+    .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
 }
 
 fn bounds(
@@ -225,8 +384,29 @@ pub fn write(p: &Plot, t: &Table, dir: &Path) -> Result<()> {
         path: dir.join(&p.file),
         message: m,
     };
-    let data = series(p, t).map_err(err)?;
     let size = (960u32, 600u32);
+    if p.kind == "heatmap" {
+        let cells = heat_cells(p, t).map_err(err)?;
+        let png = dir.join(format!("{}.png", p.file));
+        std::fs::create_dir_all(dir).map_err(crate::error::io(dir))?;
+        let tmp = dir.join(format!(".{}.tmp{}.png", p.file, std::process::id()));
+        draw_heatmap(
+            BitMapBackend::new(&tmp, size).into_drawing_area(),
+            p,
+            &cells,
+        )
+        .map_err(err)?;
+        std::fs::rename(&tmp, &png).map_err(crate::error::io(&png))?;
+        let mut svg = String::new();
+        draw_heatmap(
+            SVGBackend::with_string(&mut svg, size).into_drawing_area(),
+            p,
+            &cells,
+        )
+        .map_err(err)?;
+        return crate::runner::write_atomic(&dir.join(format!("{}.svg", p.file)), svg.as_bytes());
+    }
+    let data = series(p, t).map_err(err)?;
     let png = dir.join(format!("{}.png", p.file));
     std::fs::create_dir_all(dir).map_err(crate::error::io(dir))?;
     let tmp = dir.join(format!(".{}.tmp{}.png", p.file, std::process::id()));

@@ -219,11 +219,15 @@ pub struct AxisGen {
 pub struct Plot {
     /// File stem (PNG and SVG).
     pub file: String,
-    /// `line` (more kinds later).
+    /// `line`, `cumulative` (running sum / total per series: a cumulative spectrum when x = index)
+    /// or `heatmap` (x and y sweep columns, colour = value of the first listed measure).
     #[serde(default = "default_kind")]
     pub kind: String,
-    /// Column on the x axis (a sweep key).
+    /// Column on the x axis (a sweep key, `index`, `iteration`).
     pub x: String,
+    /// Column on the y axis of a heatmap.
+    #[serde(default)]
+    pub y: Option<String>,
     /// Measurements plotted (names); default all.
     #[serde(default)]
     pub measures: Vec<String>,
