@@ -46,6 +46,16 @@ pub struct Row {
     pub ptrace_variant: String,
     /// The point's derived seed.
     pub seed: i64,
+    /// Trial of a mode component (`temporal_modes`), else −1.
+    #[serde(default = "minus_one")]
+    pub trial: i64,
+    /// Time step of a mode component (`temporal_modes`), else −1.
+    #[serde(default = "minus_one")]
+    pub step: i64,
+}
+
+fn minus_one() -> i64 {
+    -1
 }
 
 /// Known architectures.
@@ -78,6 +88,7 @@ pub const STATISTICS: &[&str] = &[
     "eff_rank_time",
     "top_eigs",
     "spectrum",
+    "temporal_modes",
     "alignment_pp_star",
     "data_pr",
     "loss",
@@ -167,11 +178,11 @@ pub fn validate(spec: &Spec) -> Result<(), (String, String)> {
         })?;
     }
     for p in &spec.plots {
-        if !["line", "cumulative", "heatmap"].contains(&p.kind.as_str()) {
+        if !["line", "cumulative", "heatmap", "modes"].contains(&p.kind.as_str()) {
             return Err((
                 "plot.kind".into(),
                 format!(
-                    "unknown plot kind `{}`; expected line, cumulative or heatmap",
+                    "unknown plot kind `{}`; expected line, cumulative, heatmap or modes",
                     p.kind
                 ),
             ));
@@ -280,6 +291,45 @@ fn build_model(spec: &Spec, n_x: usize, seed: u64) -> Result<Built, String> {
 }
 
 type Value3 = (i64, f64, Option<f64>, i64);
+/// A mode component: (mode index, trial, step, value).
+type ModeEntry = (i64, i64, i64, f64);
+
+/// Top-k eigenvectors of the temporal compression C (keep batch, time) of a symmetric operator, as
+/// [B, T] curves; signs fixed so each mode's largest-magnitude entry is positive.
+fn temporal_modes<A: LinearOp>(a: &A, m: &Measure, seed: u64) -> Result<Vec<ModeEntry>, String> {
+    let c = gentk_linalg::Compress::sum(a, TIME).map_err(|e| e.to_string())?;
+    let shape = c.shape_in().clone();
+    let (b, t) = (shape.axes()[0].size, shape.axes()[1].size);
+    let k = m.k.min(b * t);
+    let dense_limit = if m.estimator == "exact" {
+        EXACT_LIMIT
+    } else {
+        0
+    };
+    let r = top_modes(
+        &c,
+        k,
+        EigOptions {
+            max_matvecs: m.budget.max(2 * k),
+            dense_limit,
+            seed,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for (i, v) in r.vectors.iter().enumerate() {
+        let big = v
+            .iter()
+            .copied()
+            .fold(0.0f64, |acc, x| if x.abs() > acc.abs() { x } else { acc });
+        let sign = if big < 0.0 { -1.0 } else { 1.0 };
+        for (pos, x) in v.iter().enumerate() {
+            out.push((i as i64, (pos / t) as i64, (pos % t) as i64, sign * x));
+        }
+    }
+    Ok(out)
+}
 
 fn psd_stat<A: LinearOp, F: LinearOp>(
     a: &A,
@@ -623,6 +673,38 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
         let ro = built.rollout(&data)?;
         for (mi, m) in spec.measures.iter().enumerate() {
             let mseed = seed.wrapping_add(1 + mi as u64);
+            if m.statistic == "temporal_modes" {
+                let g = GlobalNtk::new(built.sm(), &ro);
+                let e = |x: gentk_ntk::NtkError| format!("measure `{}`: {x}", m.name);
+                let entries = match m.operator.as_str() {
+                    "k" => temporal_modes(&g.k().map_err(e)?, m, mseed),
+                    "ntk" => temporal_modes(&g.ntk().map_err(e)?, m, mseed),
+                    "pp_star" => temporal_modes(&g.pp_star(), m, mseed),
+                    other => Err(format!(
+                        "temporal_modes needs operator k, ntk or pp_star, not `{other}`"
+                    )),
+                }
+                .map_err(|x| format!("measure `{}`: {x}", m.name))?;
+                for (index, trial, step, value) in entries {
+                    rows.push(Row {
+                        measure: m.name.clone(),
+                        operator: m.operator.clone(),
+                        statistic: m.statistic.clone(),
+                        index,
+                        iteration,
+                        value,
+                        stderr: None,
+                        matvecs: 0,
+                        estimator: m.estimator.clone(),
+                        budget: m.budget as i64,
+                        ptrace_variant: "compress_sum".into(),
+                        seed: seed as i64,
+                        trial,
+                        step,
+                    });
+                }
+                continue;
+            }
             let vals = if m.operator == "training" {
                 vec![(
                     -1,
@@ -652,6 +734,8 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
                         "-".into()
                     },
                     seed: seed as i64,
+                    trial: -1,
+                    step: -1,
                 });
             }
         }

@@ -74,7 +74,11 @@ pub fn series(
         let (Some(x), Some(y)) = (num(&r[xi]), num(&r[vi])) else {
             continue;
         };
-        let label = if groups.is_empty() {
+        let label = if p.kind == "modes" {
+            // One curve per (mode, trial): x = step.
+            let (ii, ti) = (col("index")?, col("trial")?);
+            format!("{m} mode {} (trial {})", r[ii], r[ti])
+        } else if groups.is_empty() {
             m
         } else {
             let parts: Vec<String> = groups

@@ -107,6 +107,8 @@ pub fn frame(sweep_keys: &[String], rows: &[(Vec<toml::Value>, Row)]) -> PolarsR
         s(|r| r.ptrace_variant.clone()),
     ));
     cols.push(Column::new("seed".into(), i(|r| r.seed)));
+    cols.push(Column::new("trial".into(), i(|r| r.trial)));
+    cols.push(Column::new("step".into(), i(|r| r.step)));
     DataFrame::new(n, cols)
 }
 
