@@ -89,6 +89,8 @@ pub const STATISTICS: &[&str] = &[
     "top_eigs",
     "spectrum",
     "temporal_modes",
+    "target_rayleigh",
+    "alignment_init",
     "alignment_pp_star",
     "data_pr",
     "loss",
@@ -577,6 +579,64 @@ fn measure_one(
     }
 }
 
+/// Target Rayleigh quotient ⟨q, A q⟩/⟨q, q⟩ of NTK_S (q = W_outᵀ y* per site) or of the output NTK
+/// (q = y*), and the alignment cos_F(NTK_S(θ), NTK_S(θ₀)) with the initialisation.
+fn special(
+    spec: &Spec,
+    built: &Built,
+    readout: &Readout,
+    ro: &Rollout,
+    data: &Dataset,
+    m: &Measure,
+    mseed: u64,
+    seed: u64,
+) -> Result<f64, String> {
+    let g = GlobalNtk::new(built.sm(), ro);
+    let e = |x: gentk_ntk::NtkError| x.to_string();
+    match (m.statistic.as_str(), m.operator.as_str()) {
+        ("target_rayleigh", "output_ntk") => {
+            if data.n_out != readout.output_size() {
+                return Err(format!(
+                    "the task has {} target channels but the readout {}",
+                    data.n_out,
+                    readout.output_size()
+                ));
+            }
+            gentk_ntk::analysis::target_rayleigh(&g.output_ntk(readout).map_err(e)?, &data.targets)
+                .map_err(|x| x.to_string())
+        }
+        ("target_rayleigh", "ntk") => {
+            if data.n_out != readout.output_size() {
+                return Err(format!(
+                    "the task has {} target channels but the readout {}",
+                    data.n_out,
+                    readout.output_size()
+                ));
+            }
+            let q = gentk_linalg::LinearOpExt::apply_adjoint(
+                &g.readout_map(readout).map_err(e)?,
+                &data.targets,
+            )
+            .map_err(|x| x.to_string())?;
+            gentk_ntk::analysis::target_rayleigh(&g.ntk().map_err(e)?, &q)
+                .map_err(|x| x.to_string())
+        }
+        ("alignment_init", "ntk") => {
+            let init = build_model(spec, data.n_in, seed)?;
+            let ro0 = init.rollout(data)?;
+            let g0 = GlobalNtk::new(init.sm(), &ro0);
+            Ok(
+                alignment(&g.ntk().map_err(e)?, &g0.ntk().map_err(e)?, m.budget, mseed)
+                    .map_err(|x| x.to_string())?
+                    .cos,
+            )
+        }
+        (st, op) => Err(format!(
+            "statistic `{st}` does not apply to operator `{op}`"
+        )),
+    }
+}
+
 /// Computes every measurement of one resolved point.
 pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
     let cfg = task_config(spec)?;
@@ -673,6 +733,27 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
         let ro = built.rollout(&data)?;
         for (mi, m) in spec.measures.iter().enumerate() {
             let mseed = seed.wrapping_add(1 + mi as u64);
+            if m.statistic == "target_rayleigh" || m.statistic == "alignment_init" {
+                let value = special(spec, &built, &readout, &ro, &data, m, mseed, seed)
+                    .map_err(|x| format!("measure `{}`: {x}", m.name))?;
+                rows.push(Row {
+                    measure: m.name.clone(),
+                    operator: m.operator.clone(),
+                    statistic: m.statistic.clone(),
+                    index: -1,
+                    iteration,
+                    value,
+                    stderr: None,
+                    matvecs: 0,
+                    estimator: m.estimator.clone(),
+                    budget: m.budget as i64,
+                    ptrace_variant: "-".into(),
+                    seed: seed as i64,
+                    trial: -1,
+                    step: -1,
+                });
+                continue;
+            }
             if m.statistic == "temporal_modes" {
                 let g = GlobalNtk::new(built.sm(), &ro);
                 let e = |x: gentk_ntk::NtkError| format!("measure `{}`: {x}", m.name);
