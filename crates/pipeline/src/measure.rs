@@ -89,6 +89,7 @@ pub const STATISTICS: &[&str] = &[
     "top_eigs",
     "spectrum",
     "temporal_modes",
+    "time_spectrum",
     "target_rayleigh",
     "alignment_init",
     "alignment_pp_star",
@@ -295,6 +296,18 @@ fn build_model(spec: &Spec, n_x: usize, seed: u64) -> Result<Built, String> {
 type Value3 = (i64, f64, Option<f64>, i64);
 /// A mode component: (mode index, trial, step, value).
 type ModeEntry = (i64, i64, i64, f64);
+
+/// All eigenvalues (descending) of the temporal compression C_h = compress_mean over hidden units,
+/// materialised exactly (B·T applications of the operator).
+fn time_spectrum<A: LinearOp>(a: &A, m: &Measure) -> Result<Vec<f64>, String> {
+    let _ = m;
+    let c = gentk_linalg::Compress::mean(a, TIME).map_err(|e| e.to_string())?;
+    let dense = gentk_linalg::materialize(&c, EXACT_LIMIT).map_err(|e| e.to_string())?;
+    gentk_linalg::kernels::sym_eigvals_desc(
+        gentk_linalg::kernels::symmetrize(dense.as_ref()).as_ref(),
+    )
+    .map_err(|e| e.to_string())
+}
 
 /// Top-k eigenvectors of the temporal compression C (keep batch, time) of a symmetric operator, as
 /// [B, T] curves; signs fixed so each mode's largest-magnitude entry is positive.
@@ -752,6 +765,47 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
                     trial: -1,
                     step: -1,
                 });
+                continue;
+            }
+            if m.statistic == "time_spectrum" {
+                let g = GlobalNtk::new(built.sm(), &ro);
+                let e = |x: gentk_ntk::NtkError| format!("measure `{}`: {x}", m.name);
+                let vals = match m.operator.as_str() {
+                    "k" => time_spectrum(&g.k().map_err(e)?, m),
+                    "ntk" => time_spectrum(&g.ntk().map_err(e)?, m),
+                    "pp_star" => time_spectrum(&g.pp_star(), m),
+                    "gram" => {
+                        let core = g.k().map_err(e)?;
+                        let group = core
+                            .groups()
+                            .first()
+                            .ok_or("the model has no weight sites")?;
+                        gentk_linalg::kernels::sym_eigvals_desc(group.gram().as_ref())
+                            .map_err(|x| x.to_string())
+                    }
+                    other => Err(format!(
+                        "time_spectrum needs operator k, ntk, pp_star or gram, not `{other}`"
+                    )),
+                }
+                .map_err(|x| format!("measure `{}`: {x}", m.name))?;
+                for (index, value) in vals.into_iter().enumerate() {
+                    rows.push(Row {
+                        measure: m.name.clone(),
+                        operator: m.operator.clone(),
+                        statistic: m.statistic.clone(),
+                        index: index as i64,
+                        iteration,
+                        value,
+                        stderr: None,
+                        matvecs: 0,
+                        estimator: "exact".into(),
+                        budget: m.budget as i64,
+                        ptrace_variant: "compress_mean".into(),
+                        seed: seed as i64,
+                        trial: -1,
+                        step: -1,
+                    });
+                }
                 continue;
             }
             if m.statistic == "temporal_modes" {

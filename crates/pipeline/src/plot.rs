@@ -100,6 +100,9 @@ pub fn series(
                 q.1 = if total != 0.0 { acc / total } else { f64::NAN };
             }
         }
+        if let Some(xm) = p.x_max {
+            v.retain(|q| q.0 <= xm);
+        }
     }
     Ok(out)
 }
@@ -335,6 +338,21 @@ where
         .axis_desc_style(("sans-serif", 18))
         .draw()
         .map_err(e)?;
+    if let Some(yh) = p.hline {
+        let (xa, xb) = (chart.x_range().start, chart.x_range().end);
+        let grey = RGBColor(120, 120, 120);
+        let n = 60;
+        // Dashed: short segments.
+        chart
+            .draw_series((0..n).step_by(2).map(|k| {
+                let (a, b) = (
+                    xa + (xb - xa) * k as f64 / n as f64,
+                    xa + (xb - xa) * (k + 1) as f64 / n as f64,
+                );
+                PathElement::new(vec![(a, yh), (b, yh)], grey.stroke_width(1))
+            }))
+            .map_err(e)?;
+    }
     for (i, (label, pts)) in data.iter().enumerate() {
         let c = PALETTE[i % PALETTE.len()];
         let pts: Vec<(f64, f64)> = pts

@@ -246,6 +246,12 @@ pub struct Plot {
     /// Log-scaled x.
     #[serde(default)]
     pub log_x: bool,
+    /// Drop points with x above this (after a cumulative transform).
+    #[serde(default)]
+    pub x_max: Option<f64>,
+    /// A dashed horizontal reference line at this y (e.g. 0.95 on a cumulative spectrum).
+    #[serde(default)]
+    pub hline: Option<f64>,
     /// Log-scaled y.
     #[serde(default)]
     pub log_y: bool,
