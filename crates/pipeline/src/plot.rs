@@ -65,8 +65,32 @@ pub fn series(
             .collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
+    let filters: Vec<(usize, String)> = p
+        .filter
+        .iter()
+        .map(|(c, v)| {
+            let want = match v {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => format!("{}", *i as f64),
+                toml::Value::Float(f) => format!("{f}"),
+                other => other.to_string(),
+            };
+            col(c).map(|i| (i, want))
+        })
+        .collect::<Result<_, _>>()?;
     let mut out: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for r in &t.rows {
+        if filters.iter().any(|(i, want)| {
+            let have = match &r[*i] {
+                Cell::S(Some(s)) => s.trim_matches('"').to_string(),
+                Cell::F(Some(v)) => format!("{v}"),
+                Cell::I(Some(v)) => format!("{}", *v as f64),
+                other => other.to_string(),
+            };
+            &have != want
+        }) {
+            continue;
+        }
         let m = r[mi].to_string();
         if !p.measures.is_empty() && !p.measures.contains(&m) {
             continue;
@@ -354,20 +378,40 @@ where
             .map_err(e)?;
     }
     for (i, (label, pts)) in data.iter().enumerate() {
-        let c = PALETTE[i % PALETTE.len()];
+        // Mode curves: colour by mode, one legend entry per mode (its first trial), no markers.
+        let mode = (p.kind == "modes").then(|| {
+            label
+                .split(" mode ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|k| k.parse::<usize>().ok())
+                .unwrap_or(0)
+        });
+        let c = PALETTE[mode.unwrap_or(i) % PALETTE.len()];
         let pts: Vec<(f64, f64)> = pts
             .iter()
             .copied()
             .filter(|q| (!p.log_x || q.0 > 0.0) && (!p.log_y || q.1 > 0.0))
             .collect();
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
-            .map_err(e)?
-            .label(label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        chart
-            .draw_series(pts.iter().map(|&q| Circle::new(q, 3, c.filled())))
+        let width = if mode.is_some() { 1 } else { 2 };
+        let series = chart
+            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(width)))
             .map_err(e)?;
+        if mode.is_none() || label.ends_with("(trial 0)") {
+            let text = if mode.is_some() {
+                label.trim_end_matches(" (trial 0)").to_string() + " (all trials)"
+            } else {
+                label.clone()
+            };
+            series.label(text).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+            });
+        }
+        if mode.is_none() {
+            chart
+                .draw_series(pts.iter().map(|&q| Circle::new(q, 3, c.filled())))
+                .map_err(e)?;
+        }
     }
     chart
         .configure_series_labels()

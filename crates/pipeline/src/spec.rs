@@ -252,6 +252,9 @@ pub struct Plot {
     /// A dashed horizontal reference line at this y (e.g. 0.95 on a cumulative spectrum).
     #[serde(default)]
     pub hline: Option<f64>,
+    /// Keep only rows whose columns equal these values (e.g. one sweep value per chart).
+    #[serde(default)]
+    pub filter: std::collections::BTreeMap<String, toml::Value>,
     /// Log-scaled y.
     #[serde(default)]
     pub log_y: bool,
