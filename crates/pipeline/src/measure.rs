@@ -650,6 +650,30 @@ fn special(
     }
 }
 
+/// A row of measurement `m` with the defaults every statistic shares (index, trial, step −1).
+fn base_row(m: &Measure, iteration: i64, seed: u64) -> Row {
+    Row {
+        measure: m.name.clone(),
+        operator: m.operator.clone(),
+        statistic: m.statistic.clone(),
+        index: -1,
+        iteration,
+        value: f64::NAN,
+        stderr: None,
+        matvecs: 0,
+        estimator: m.estimator.clone(),
+        budget: m.budget as i64,
+        ptrace_variant: if m.statistic.starts_with("eff_rank_") {
+            m.variant.clone()
+        } else {
+            "-".into()
+        },
+        seed: seed as i64,
+        trial: -1,
+        step: -1,
+    }
+}
+
 /// Computes every measurement of one resolved point.
 pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
     let cfg = task_config(spec)?;
@@ -750,20 +774,8 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
                 let value = special(spec, &built, &readout, &ro, &data, m, mseed, seed)
                     .map_err(|x| format!("measure `{}`: {x}", m.name))?;
                 rows.push(Row {
-                    measure: m.name.clone(),
-                    operator: m.operator.clone(),
-                    statistic: m.statistic.clone(),
-                    index: -1,
-                    iteration,
                     value,
-                    stderr: None,
-                    matvecs: 0,
-                    estimator: m.estimator.clone(),
-                    budget: m.budget as i64,
-                    ptrace_variant: "-".into(),
-                    seed: seed as i64,
-                    trial: -1,
-                    step: -1,
+                    ..base_row(m, iteration, seed)
                 });
                 continue;
             }
@@ -790,20 +802,11 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
                 .map_err(|x| format!("measure `{}`: {x}", m.name))?;
                 for (index, value) in vals.into_iter().enumerate() {
                     rows.push(Row {
-                        measure: m.name.clone(),
-                        operator: m.operator.clone(),
-                        statistic: m.statistic.clone(),
                         index: index as i64,
-                        iteration,
                         value,
-                        stderr: None,
-                        matvecs: 0,
                         estimator: "exact".into(),
-                        budget: m.budget as i64,
                         ptrace_variant: "compress_mean".into(),
-                        seed: seed as i64,
-                        trial: -1,
-                        step: -1,
+                        ..base_row(m, iteration, seed)
                     });
                 }
                 continue;
@@ -822,20 +825,12 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
                 .map_err(|x| format!("measure `{}`: {x}", m.name))?;
                 for (index, trial, step, value) in entries {
                     rows.push(Row {
-                        measure: m.name.clone(),
-                        operator: m.operator.clone(),
-                        statistic: m.statistic.clone(),
                         index,
-                        iteration,
                         value,
-                        stderr: None,
-                        matvecs: 0,
-                        estimator: m.estimator.clone(),
-                        budget: m.budget as i64,
-                        ptrace_variant: "compress_sum".into(),
-                        seed: seed as i64,
                         trial,
                         step,
+                        ptrace_variant: "compress_sum".into(),
+                        ..base_row(m, iteration, seed)
                     });
                 }
                 continue;
@@ -853,24 +848,11 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
             };
             for (index, value, stderr, matvecs) in vals {
                 rows.push(Row {
-                    measure: m.name.clone(),
-                    operator: m.operator.clone(),
-                    statistic: m.statistic.clone(),
                     index,
-                    iteration,
                     value,
                     stderr,
                     matvecs,
-                    estimator: m.estimator.clone(),
-                    budget: m.budget as i64,
-                    ptrace_variant: if m.statistic.starts_with("eff_rank_") {
-                        m.variant.clone()
-                    } else {
-                        "-".into()
-                    },
-                    seed: seed as i64,
-                    trial: -1,
-                    step: -1,
+                    ..base_row(m, iteration, seed)
                 });
             }
         }
