@@ -12,7 +12,6 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use faer::{Mat, MatMut, MatRef};
-use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::params::Params;
@@ -189,29 +188,33 @@ pub trait Recurrent: StepModel {
     ) -> Result<Rollout>;
 }
 
-/// Applies `f(column_in, column_out)` to every column pair, in parallel (results are per column, so
-/// they do not depend on the thread count).
-pub fn for_columns<F>(x: MatRef<'_, f64>, mut y: MatMut<'_, f64>, f: F)
+/// Applies `f(column_in, column_out)` to every column pair, one column per parallel work item (the
+/// results are per column, so they do not depend on the thread count). Contiguous columns are
+/// passed as slices without copying; strided ones go through a buffer.
+pub fn for_columns<F>(x: MatRef<'_, f64>, y: MatMut<'_, f64>, f: F)
 where
     F: Fn(&[f64], &mut [f64]) + Sync,
 {
-    let (nx, ny, k) = (x.nrows(), y.nrows(), x.ncols());
-    let xs: Vec<Vec<f64>> = (0..k)
-        .map(|j| (0..nx).map(|i| x[(i, j)]).collect())
-        .collect();
-    let ys: Vec<Vec<f64>> = xs
-        .par_iter()
-        .map(|xc| {
-            let mut yc = vec![0.0; ny];
-            f(xc, &mut yc);
-            yc
-        })
-        .collect();
-    for (j, yc) in ys.iter().enumerate() {
-        for i in 0..ny {
-            y[(i, j)] = yc[i];
+    gentk_linalg::kernels::par_columns_chunked(x, y, 1, |xc, mut yc| {
+        let xbuf;
+        let xs = match xc.col(0).try_as_col_major() {
+            Some(c) => c.as_slice(),
+            None => {
+                xbuf = (0..xc.nrows()).map(|i| xc[(i, 0)]).collect::<Vec<f64>>();
+                &xbuf
+            }
+        };
+        match yc.as_mut().col_mut(0).try_as_col_major_mut() {
+            Some(c) => f(xs, c.as_slice_mut()),
+            None => {
+                let mut ybuf = vec![0.0; yc.nrows()];
+                f(xs, &mut ybuf);
+                for (i, v) in ybuf.into_iter().enumerate() {
+                    yc[(i, 0)] = v;
+                }
+            }
         }
-    }
+    });
 }
 
 /// Validates inputs/h0 sizes and returns h0 (zeros by default).

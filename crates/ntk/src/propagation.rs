@@ -22,9 +22,15 @@ use gentk_models::{Rollout, StepModel};
 
 /// Gathers step `t` of every probe column into an H x (k·B) block.
 pub(crate) fn gather(ro: &Rollout, x: MatRef<'_, f64>, t: usize) -> Mat<f64> {
+    let mut out = Mat::zeros(ro.hidden, x.ncols() * ro.batch);
+    gather_into(ro, x, t, &mut out);
+    out
+}
+
+/// [`gather`] into an existing H x (k·B) block (no allocation in the recursions' loops).
+pub(crate) fn gather_into(ro: &Rollout, x: MatRef<'_, f64>, t: usize, out: &mut Mat<f64>) {
     let (b, h, tt) = (ro.batch, ro.hidden, ro.time);
     let k = x.ncols();
-    let mut out = Mat::zeros(h, k * b);
     for p in 0..k {
         let col = x.col(p);
         for bb in 0..b {
@@ -35,7 +41,6 @@ pub(crate) fn gather(ro: &Rollout, x: MatRef<'_, f64>, t: usize) -> Mat<f64> {
             }
         }
     }
-    out
 }
 
 /// Writes (or adds) an H x (k·B) step block into step `t` of the probe columns.
@@ -64,32 +69,40 @@ pub(crate) fn scatter(
 
 fn forward(m: &dyn StepModel, ro: &Rollout, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
     par_columns(x, y, |xc, mut yc| {
-        let mut prev: Option<Mat<f64>> = None;
+        let w = xc.ncols() * ro.batch;
+        let (mut cur, mut prev, mut a) = (
+            Mat::zeros(ro.hidden, w),
+            Mat::zeros(ro.hidden, w),
+            Mat::zeros(ro.hidden, w),
+        );
         for t in 0..ro.time {
-            let mut cur = gather(ro, xc, t);
-            if let Some(p) = &prev {
-                let mut a = Mat::zeros(cur.nrows(), cur.ncols());
-                m.state_jvp(ro, t, p.as_ref(), a.as_mut());
+            gather_into(ro, xc, t, &mut cur);
+            if t > 0 {
+                m.state_jvp(ro, t, prev.as_ref(), a.as_mut());
                 cur += &a;
             }
             scatter(ro, cur.as_ref(), t, yc.as_mut(), false);
-            prev = Some(cur);
+            std::mem::swap(&mut cur, &mut prev);
         }
     });
 }
 
 fn backward(m: &dyn StepModel, ro: &Rollout, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
     par_columns(x, y, |xc, mut yc| {
-        let mut next: Option<Mat<f64>> = None;
+        let w = xc.ncols() * ro.batch;
+        let (mut cur, mut next, mut a) = (
+            Mat::zeros(ro.hidden, w),
+            Mat::zeros(ro.hidden, w),
+            Mat::zeros(ro.hidden, w),
+        );
         for t in (0..ro.time).rev() {
-            let mut cur = gather(ro, xc, t);
-            if let Some(nx) = &next {
-                let mut a = Mat::zeros(cur.nrows(), cur.ncols());
-                m.state_vjp(ro, t + 1, nx.as_ref(), a.as_mut());
+            gather_into(ro, xc, t, &mut cur);
+            if t + 1 < ro.time {
+                m.state_vjp(ro, t + 1, next.as_ref(), a.as_mut());
                 cur += &a;
             }
             scatter(ro, cur.as_ref(), t, yc.as_mut(), false);
-            next = Some(cur);
+            std::mem::swap(&mut cur, &mut next);
         }
     });
 }
