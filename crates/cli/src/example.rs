@@ -8,35 +8,13 @@ use std::path::{Path, PathBuf};
 
 use gentk_models::{LeakyRnn, LeakyRnnConfig, Readout, StepModel};
 
-/// safetensors bytes of float32 tensors (8-byte little-endian header size, JSON header, data).
+/// float32 safetensors bytes, as PyTorch writes them.
 fn f32_safetensors(tensors: &[(&str, Vec<usize>, Vec<f64>)]) -> Vec<u8> {
-    let mut header = String::from("{");
-    let mut data = Vec::new();
-    for (i, (name, shape, vals)) in tensors.iter().enumerate() {
-        let start = data.len();
-        vals.iter()
-            .for_each(|v| data.extend((*v as f32).to_le_bytes()));
-        let shape_s = shape
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        if i > 0 {
-            header.push(',');
-        }
-        header.push_str(&format!(
-            "\"{name}\":{{\"dtype\":\"F32\",\"shape\":[{shape_s}],\"data_offsets\":[{start},{}]}}",
-            data.len()
-        ));
-    }
-    header.push('}');
-    while header.len() % 8 != 0 {
-        header.push(' ');
-    }
-    let mut out = (header.len() as u64).to_le_bytes().to_vec();
-    out.extend(header.as_bytes());
-    out.extend(data);
-    out
+    let owned: Vec<(String, Vec<usize>, Vec<f64>)> = tensors
+        .iter()
+        .map(|(n, s, v)| (n.to_string(), s.clone(), v.clone()))
+        .collect();
+    gentk_models::weights::write_tensors_f32(&owned)
 }
 
 /// Writes the two files into `dir` and returns their paths.

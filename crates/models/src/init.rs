@@ -33,6 +33,26 @@ pub fn rnn_uniform(rng: &mut ChaCha8Rng, hidden: usize, n: usize) -> Vec<f64> {
     uniform(rng, 1.0 / (hidden as f64).sqrt(), n)
 }
 
+/// nn.RNN / nn.GRU initialisation of a whole parameter set: every tensor U(±1/√H), drawn in
+/// state_dict order from (seed, INIT), then the `gain_on` tensor (W_hh) multiplied by `gain`.
+pub fn pytorch_rnn_init(
+    params: &mut crate::params::Params,
+    hidden: usize,
+    gain_on: &crate::params::ParamEntry,
+    gain: f64,
+    seed: u64,
+) {
+    let mut r = rng(seed, purpose::INIT);
+    let entries = params.layout().entries().to_vec();
+    for e in &entries {
+        let v = rnn_uniform(&mut r, hidden, e.len());
+        params.values_mut()[e.range()].copy_from_slice(&v);
+    }
+    params.values_mut()[gain_on.range()]
+        .iter_mut()
+        .for_each(|w| *w *= gain);
+}
+
 /// nn.Linear default (Kaiming-uniform with a = √5 for weights, and the bias rule): U(±1/√fan_in).
 pub fn linear_uniform(rng: &mut ChaCha8Rng, fan_in: usize, n: usize) -> Vec<f64> {
     uniform(rng, 1.0 / (fan_in as f64).sqrt(), n)

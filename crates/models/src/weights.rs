@@ -78,6 +78,39 @@ pub fn write_tensors(tensors: &[(String, Vec<usize>, Vec<f64>)]) -> Result<Vec<u
     write_tensors_with_metadata(tensors, None)
 }
 
+/// Safetensors bytes of **float32** tensors, as `safetensors.torch.save_file` writes a PyTorch
+/// state_dict (8-byte little-endian header size, JSON header padded to 8 bytes, raw little-endian
+/// data). Used for interop fixtures and the CLI's example files; gentk itself writes f64.
+pub fn write_tensors_f32(tensors: &[(String, Vec<usize>, Vec<f64>)]) -> Vec<u8> {
+    let mut header = String::from("{");
+    let mut data = Vec::new();
+    for (i, (name, shape, vals)) in tensors.iter().enumerate() {
+        let start = data.len();
+        vals.iter()
+            .for_each(|v| data.extend((*v as f32).to_le_bytes()));
+        let shape_s = shape
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        if i > 0 {
+            header.push(',');
+        }
+        header.push_str(&format!(
+            "\"{name}\":{{\"dtype\":\"F32\",\"shape\":[{shape_s}],\"data_offsets\":[{start},{}]}}",
+            data.len()
+        ));
+    }
+    header.push('}');
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend(header.as_bytes());
+    out.extend(data);
+    out
+}
+
 /// A training checkpoint as one safetensors file: model and readout tensors under their state_dict
 /// names, with `iteration`, `loss` (exact, as f64 bits in hex and as text) and `arch` in the header
 /// metadata.

@@ -196,7 +196,9 @@ fn safetensors_round_trip_is_exact() {
     }
 }
 
-/// A safetensors file in PyTorch's float32 layout written byte by byte from the documented format
+/// A safetensors file in PyTorch's float32 layout written byte by byte from the documented format,
+/// deliberately independent of `weights::write_tensors_f32` so the reader is checked against a
+/// second implementation of the format
 /// (8-byte little-endian header size, JSON header, raw little-endian data), as
 /// `safetensors.torch.save_file(model.state_dict(), ...)` produces for a kpflow BasicRNN.
 fn torch_style_f32(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
@@ -373,4 +375,18 @@ fn teacher_student_rnn_init() {
         (var / (2.0 / 80.0) - 1.0).abs() < 0.15,
         "xavier variance {var}"
     );
+}
+
+#[test]
+fn the_library_f32_writer_matches_the_independent_one() {
+    let t = vec![
+        ("a".to_string(), vec![2, 1], vec![1.5, -2.0]),
+        ("b".to_string(), vec![3], vec![0.25, 0.0, 7.0]),
+    ];
+    let lib = gentk_models::weights::write_tensors_f32(&t);
+    let ours = torch_style_f32(&[
+        ("a", vec![2, 1], vec![1.5, -2.0]),
+        ("b", vec![3], vec![0.25, 0.0, 7.0]),
+    ]);
+    assert_eq!(lib, ours);
 }

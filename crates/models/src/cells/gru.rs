@@ -103,16 +103,8 @@ impl Gru {
     /// PyTorch default init: every tensor U(±1/√H), then all of W_hh ← g·W_hh.
     pub fn init(cfg: GruConfig, gain: f64, seed: u64) -> Result<Self> {
         let mut m = Self::zeros(cfg)?;
-        let h = m.cfg.hidden;
-        let mut r = init::rng(seed, init::purpose::INIT);
-        let entries = m.params.layout().entries().to_vec();
-        for e in &entries {
-            let v = init::rnn_uniform(&mut r, h, e.len());
-            m.params.values_mut()[e.range()].copy_from_slice(&v);
-        }
-        m.params.values_mut()[m.e_hh.range()]
-            .iter_mut()
-            .for_each(|w| *w *= gain);
+        let e_hh = m.e_hh.clone();
+        init::pytorch_rnn_init(&mut m.params, m.cfg.hidden, &e_hh, gain, seed);
         Ok(m)
     }
 
