@@ -161,6 +161,10 @@ pub struct Measure {
     /// Eigenvalues reported (top_eigs / spectrum).
     #[serde(default = "default_k")]
     pub k: usize,
+    /// Size of a measurement-owned object: the Gaussian surrogate's n (`resolvent_gaussian`,
+    /// default H) or the filter length T_max (`scalar_filter`, default 20).
+    #[serde(default)]
+    pub size: Option<usize>,
 }
 
 fn default_variant() -> String {
@@ -258,6 +262,46 @@ pub struct Plot {
     /// Log-scaled y.
     #[serde(default)]
     pub log_y: bool,
+    /// Aggregate the points sharing x within a series (e.g. over seeds): median line and a
+    /// shaded 25–75 % band.
+    #[serde(default)]
+    pub band: bool,
+    /// Measurements drawn dashed (e.g. a theory curve).
+    #[serde(default)]
+    pub dashed: Vec<String>,
+    /// A dotted vertical reference line at this x.
+    #[serde(default)]
+    pub vline: Option<f64>,
+    /// A dotted vertical line where a measurement (its median over rows sharing x) first crosses a
+    /// value, found by linear interpolation (e.g. ρ(J) = 1).
+    #[serde(default)]
+    pub vline_where: Option<VlineWhere>,
+    /// Legend corner: `upper-right` (default), `upper-left`, `lower-right`, `lower-left`,
+    /// `middle-right`.
+    #[serde(default)]
+    pub legend: Option<String>,
+    /// Heatmap colour map: `viridis` (default) or `magma`.
+    #[serde(default)]
+    pub colormap: Option<String>,
+    /// Heatmap colour-bar label.
+    #[serde(default)]
+    pub colorbar_label: Option<String>,
+    /// Regions: Gaussian smoothing σ in grid cells before thresholding.
+    #[serde(default)]
+    pub smooth: Option<f64>,
+    /// Regions: a rank above this is "high".
+    #[serde(default)]
+    pub threshold: Option<f64>,
+}
+
+/// Where a vertical line goes: the x at which `measure` crosses `value`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VlineWhere {
+    /// Measurement name.
+    pub measure: String,
+    /// Crossing value.
+    pub value: f64,
 }
 
 fn default_kind() -> String {

@@ -154,3 +154,69 @@ fn f03_planted_fixed_points_localise_the_temporal_modes() {
         );
     }
 }
+
+/// Rows of one measure as (sweep value of `key`, index, value), sorted.
+fn by_key(t: &Table, key: &str, measure: &str) -> Vec<(f64, i64, f64)> {
+    let (k, m, i, v) = (
+        col(t, key),
+        col(t, "measure"),
+        col(t, "index"),
+        col(t, "value"),
+    );
+    let mut out: Vec<(f64, i64, f64)> = t
+        .rows
+        .iter()
+        .filter(|r| s(&r[m]).trim_matches('"') == measure)
+        .map(|r| {
+            let idx = match &r[i] {
+                Cell::I(Some(x)) => *x,
+                other => panic!("index {other}"),
+            };
+            (f(&r[k]), idx, f(&r[v]))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    out
+}
+
+#[test]
+fn f08_filter_is_long_near_gain_one_and_short_far_from_it() {
+    let t = table("f08_filter");
+    let rows = by_key(&t, "model.gain", "w_t");
+    for g in [0.1, 0.9, 1.1, 2.0] {
+        let w: Vec<(i64, f64)> = rows
+            .iter()
+            .filter(|r| r.0 == g)
+            .map(|r| (r.1, r.2))
+            .collect();
+        assert_eq!(w.len(), 19, "t = 1..19 for g = {g}");
+        // The closed form (PAPER §12.3 F8), recomputed independently, to 1e-12.
+        for &(tt, wt) in &w {
+            let tt = tt as i32;
+            let closed = g.powi(tt) * (1.0 - g.powi(2 * (20 - tt))) / (1.0 - g * g);
+            assert!((wt - closed).abs() <= 1e-12 * closed, "g {g} t {tt}");
+        }
+        assert!((w[18].1 - g.powi(19)).abs() <= 1e-15 * g.powi(19));
+        // Geometric decay with ratio ≈ g (g < 1) or 1/g (g > 1) at early t (within 2 %: the
+        // finite-horizon factor (1 − g^{±2(T−t)}) is ≥ 0.95 there).
+        let ratio = if g < 1.0 { g } else { 1.0 / g };
+        for k in 0..5 {
+            let r = w[k + 1].1 / w[k].1;
+            assert!(
+                (r / ratio - 1.0).abs() < 0.02,
+                "g {g}: ratio {r} vs {ratio}"
+            );
+        }
+        // Long memory near g = 1, short far from it: w_19 / w_1.
+        let span = w[18].1 / w[0].1;
+        if (g - 1.0f64).abs() < 0.5 {
+            assert!(span > 1e-2, "g {g}: span {span}");
+        } else {
+            assert!(span < 1e-5, "g {g}: span {span}");
+        }
+    }
+    assert_eq!(
+        rows.iter().find(|r| r.0 == 2.0 && r.1 == 19).unwrap().2,
+        524_288.0
+    );
+}

@@ -1,5 +1,7 @@
-//! Charts with plotters: line plots of a measurement against a sweep key, PNG and SVG, with the
-//! DejaVu Sans font compiled in (no system fonts; byte-identical output run to run).
+//! Charts with plotters, PNG and SVG, with the DejaVu Sans font compiled in (no system fonts;
+//! byte-identical output run to run): line charts of measurements against a column (optionally the
+//! median and 25–75 % band over rows sharing x, dashed theory curves, reference lines), cumulative
+//! spectra, temporal mode curves, and (in `heat`) heatmaps and the F7 regions map.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,6 +13,9 @@ use plotters::prelude::*;
 use crate::error::{PipelineError, Result};
 use crate::spec::Plot;
 use crate::table::{Cell, Table};
+
+mod heat;
+pub use heat::{gaussian_smooth, region};
 
 static FONTS: Once = Once::new();
 
@@ -36,7 +41,7 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-fn num(c: &Cell) -> Option<f64> {
+pub(crate) fn num(c: &Cell) -> Option<f64> {
     match c {
         Cell::F(v) => *v,
         Cell::I(v) => v.map(|x| x as f64),
@@ -131,154 +136,61 @@ pub fn series(
     Ok(out)
 }
 
-/// A viridis-like colour for t ∈ [0, 1].
-fn colormap(t: f64) -> RGBColor {
-    const STOPS: [(f64, (f64, f64, f64)); 5] = [
-        (0.0, (68.0, 1.0, 84.0)),
-        (0.25, (59.0, 82.0, 139.0)),
-        (0.5, (33.0, 145.0, 140.0)),
-        (0.75, (94.0, 201.0, 98.0)),
-        (1.0, (253.0, 231.0, 37.0)),
-    ];
-    let t = if t.is_finite() {
-        t.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let i = STOPS.iter().position(|s| s.0 >= t).unwrap_or(4).max(1);
-    let (a, b) = (STOPS[i - 1], STOPS[i]);
-    let f = (t - a.0) / (b.0 - a.0);
-    let mix = |x: f64, y: f64| (x + f * (y - x)).round() as u8;
-    RGBColor(mix(a.1.0, b.1.0), mix(a.1.1, b.1.1), mix(a.1.2, b.1.2))
-}
-
-/// Heatmap cells: (x, y, value) of the first plotted measure, x and y sweep columns.
-fn heat_cells(p: &Plot, t: &Table) -> std::result::Result<Vec<(f64, f64, f64)>, String> {
-    let col = |name: &str| {
-        t.columns
-            .iter()
-            .position(|c| c == name)
-            .ok_or_else(|| format!("plot `{}`: no column `{name}`", p.file))
-    };
-    let yname =
-        p.y.as_deref()
-            .ok_or_else(|| format!("plot `{}`: a heatmap needs `y` (a sweep column)", p.file))?;
-    let (xi, yi, vi, mi) = (col(&p.x)?, col(yname)?, col("value")?, col("measure")?);
-    let want = p.measures.first().cloned();
-    Ok(t.rows
-        .iter()
-        .filter(|r| want.as_ref().is_none_or(|m| &r[mi].to_string() == m))
-        .filter_map(|r| Some((num(&r[xi])?, num(&r[yi])?, num(&r[vi])?)))
-        .collect())
-}
-
-fn draw_heatmap<DB>(
-    root: DrawingArea<DB, plotters::coord::Shift>,
-    p: &Plot,
-    cells: &[(f64, f64, f64)],
-) -> std::result::Result<(), String>
-where
-    DB: DrawingBackend,
-    DB::ErrorType: 'static,
-{
-    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
-    let mut xs: Vec<f64> = cells.iter().map(|c| c.0).collect();
-    let mut ys: Vec<f64> = cells.iter().map(|c| c.1).collect();
-    xs.sort_by(f64::total_cmp);
-    xs.dedup();
-    ys.sort_by(f64::total_cmp);
-    ys.dedup();
-    if xs.is_empty() || ys.is_empty() {
-        return Err(format!("plot `{}` has no cells", p.file));
-    }
-    let (lo, hi) = cells
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, c| {
-            (a.0.min(c.2), a.1.max(c.2))
-        });
-    root.fill(&WHITE).map_err(e)?;
-    let (main, bar) = root.split_horizontally(820);
-    let mut chart = ChartBuilder::on(&main)
-        .caption(&p.title, ("sans-serif", 24))
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(80)
-        .build_cartesian_2d(-0.5..xs.len() as f64 - 0.5, -0.5..ys.len() as f64 - 0.5)
-        .map_err(e)?;
-    let (xs2, ys2) = (xs.clone(), ys.clone());
-    let fmt = |v: f64| {
-        if v.abs() >= 1e-3 && v.abs() < 1e4 {
-            format!("{v:.3}")
-                .trim_end_matches('0')
-                .trim_end_matches('.')
-                .to_string()
+/// A compact tick label: plain decimals in [1e-3, 1e4), otherwise `2.5e-7` style, trailing zeros
+/// trimmed (plotters' default prints log-axis ticks at full length).
+pub fn tick(v: f64) -> String {
+    let trim = |s: String| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
         } else {
-            format!("{v:.1e}")
+            s
         }
     };
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc(if p.x_label.is_empty() {
-            p.x.as_str()
-        } else {
-            p.x_label.as_str()
-        })
-        .y_desc(p.y_label.as_str())
-        .x_labels(xs.len().min(12))
-        .y_labels(ys.len().min(12))
-        .x_label_formatter(&|v| {
-            xs2.get(v.round().max(0.0) as usize)
-                .map_or(String::new(), |x| fmt(*x))
-        })
-        .y_label_formatter(&|v| {
-            ys2.get(v.round().max(0.0) as usize)
-                .map_or(String::new(), |y| fmt(*y))
-        })
-        .label_style(("sans-serif", 15))
-        .axis_desc_style(("sans-serif", 18))
-        .draw()
-        .map_err(e)?;
-    let norm = |v: f64| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
-    chart
-        .draw_series(cells.iter().filter_map(|&(x, y, v)| {
-            let i = xs.iter().position(|q| *q == x)? as f64;
-            let j = ys.iter().position(|q| *q == y)? as f64;
-            Some(Rectangle::new(
-                [(i - 0.5, j - 0.5), (i + 0.5, j + 0.5)],
-                colormap(norm(v)).filled(),
-            ))
-        }))
-        .map_err(e)?;
-    // Colour bar with its value range.
-    let mut cb = ChartBuilder::on(&bar)
-        .margin_top(60)
-        .margin_bottom(70)
-        .margin_right(10)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..1.0, lo..hi.max(lo + 1e-300))
-        .map_err(e)?;
-    cb.configure_mesh()
-        .disable_mesh()
-        .disable_x_axis()
-        .y_desc("value")
-        .label_style(("sans-serif", 13))
-        .draw()
-        .map_err(e)?;
-    let steps = 100;
-    cb.draw_series((0..steps).map(|k| {
-        let (a, b) = (
-            lo + (hi - lo) * k as f64 / steps as f64,
-            lo + (hi - lo) * (k + 1) as f64 / steps as f64,
-        );
-        Rectangle::new(
-            [(0.0, a), (1.0, b)],
-            colormap(k as f64 / (steps - 1) as f64).filled(),
-        )
-    }))
-    .map_err(e)?;
-    root.present().map_err(e)?;
-    Ok(())
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    if (1e-3..1e4).contains(&v.abs()) {
+        return trim(format!("{v:.3}"));
+    }
+    let s = format!("{v:.1e}");
+    match s.split_once('e') {
+        Some((m, e)) => format!("{}e{e}", trim(m.to_string())),
+        None => s,
+    }
+}
+
+/// (x, median, 25 %, 75 %) of the points sharing each x (linear interpolation between order
+/// statistics, numpy's default).
+pub fn quartiles(pts: &[(f64, f64)]) -> Vec<(f64, f64, f64, f64)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < pts.len() {
+        let x = pts[i].0;
+        let mut ys: Vec<f64> = pts[i..]
+            .iter()
+            .take_while(|q| q.0 == x)
+            .map(|q| q.1)
+            .collect();
+        i += ys.len();
+        ys.sort_by(f64::total_cmp);
+        let q = |f: f64| {
+            let pos = f * (ys.len() - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            ys[lo] + (pos - lo as f64) * (ys[hi] - ys[lo])
+        };
+        out.push((x, q(0.5), q(0.25), q(0.75)));
+    }
+    out
+}
+
+/// The first x at which the (median) curve crosses `value`, linearly interpolated.
+pub fn crossing(pts: &[(f64, f64)], value: f64) -> Option<f64> {
+    let med: Vec<(f64, f64)> = quartiles(pts).iter().map(|q| (q.0, q.1)).collect();
+    med.windows(2).find_map(|w| {
+        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+        ((y0 - value) * (y1 - value) <= 0.0 && y1 != y0)
+            .then(|| x0 + (value - y0) * (x1 - x0) / (y1 - y0))
+    })
 }
 
 fn bounds(
@@ -330,6 +242,7 @@ fn draw<DB, X, Y>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     p: &Plot,
     data: &BTreeMap<String, Vec<(f64, f64)>>,
+    vlines: &[f64],
     xs: X,
     ys: Y,
 ) -> std::result::Result<(), String>
@@ -358,6 +271,8 @@ where
             p.x_label.as_str()
         })
         .y_desc(p.y_label.as_str())
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
         .label_style(("sans-serif", 16))
         .axis_desc_style(("sans-serif", 18))
         .draw()
@@ -374,6 +289,20 @@ where
                     xa + (xb - xa) * (k + 1) as f64 / n as f64,
                 );
                 PathElement::new(vec![(a, yh), (b, yh)], grey.stroke_width(1))
+            }))
+            .map_err(e)?;
+    }
+    for &xv in vlines {
+        let (ya, yb) = (chart.y_range().start, chart.y_range().end);
+        let n = 80;
+        // Dotted: every other short segment.
+        chart
+            .draw_series((0..n).step_by(2).map(|k| {
+                let (a, b) = (
+                    ya + (yb - ya) * k as f64 / n as f64,
+                    ya + (yb - ya) * (k + 1) as f64 / n as f64,
+                );
+                PathElement::new(vec![(xv, a), (xv, b)], BLACK.stroke_width(1))
             }))
             .map_err(e)?;
     }
@@ -394,9 +323,33 @@ where
             .filter(|q| (!p.log_x || q.0 > 0.0) && (!p.log_y || q.1 > 0.0))
             .collect();
         let width = if mode.is_some() { 1 } else { 2 };
-        let series = chart
-            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(width)))
-            .map_err(e)?;
+        let pts: Vec<(f64, f64)> = if p.band {
+            let q = quartiles(&pts);
+            if q.len() > 1 {
+                let mut poly: Vec<(f64, f64)> = q.iter().map(|r| (r.0, r.2)).collect();
+                poly.extend(q.iter().rev().map(|r| (r.0, r.3)));
+                chart
+                    .draw_series(std::iter::once(Polygon::new(poly, c.mix(0.2).filled())))
+                    .map_err(e)?;
+            }
+            q.iter().map(|r| (r.0, r.1)).collect()
+        } else {
+            pts
+        };
+        let dashed = p
+            .dashed
+            .iter()
+            .any(|d| label == d || label.starts_with(&format!("{d} (")));
+        let style = c.stroke_width(width);
+        let series = if dashed {
+            chart
+                .draw_series(DashedLineSeries::new(pts.iter().copied(), 8, 5, style))
+                .map_err(e)?
+        } else {
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), style))
+                .map_err(e)?
+        };
         if mode.is_none() || label.ends_with("(trial 0)") {
             let text = if mode.is_some() {
                 label.trim_end_matches(" (trial 0)").to_string() + " (all trials)"
@@ -404,7 +357,11 @@ where
                 label.clone()
             };
             series.label(text).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                if dashed {
+                    PathElement::new(vec![(x, y), (x + 8, y)], c.stroke_width(2))
+                } else {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                }
             });
         }
         if mode.is_none() {
@@ -418,7 +375,13 @@ where
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 15))
-        .position(SeriesLabelPosition::UpperRight)
+        .position(match p.legend.as_deref() {
+            Some("upper-left") => SeriesLabelPosition::UpperLeft,
+            Some("lower-right") => SeriesLabelPosition::LowerRight,
+            Some("lower-left") => SeriesLabelPosition::LowerLeft,
+            Some("middle-right") => SeriesLabelPosition::MiddleRight,
+            _ => SeriesLabelPosition::UpperRight,
+        })
         .draw()
         .map_err(e)?;
     root.present().map_err(e)?;
@@ -429,6 +392,7 @@ fn draw_any<DB>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     p: &Plot,
     data: &BTreeMap<String, Vec<(f64, f64)>>,
+    vlines: &[f64],
 ) -> std::result::Result<(), String>
 where
     DB: DrawingBackend,
@@ -436,10 +400,73 @@ where
 {
     let (x0, x1, y0, y1) = bounds(p, data)?;
     match (p.log_x, p.log_y) {
-        (false, false) => draw(root, p, data, x0..x1, y0..y1),
-        (true, false) => draw(root, p, data, (x0..x1).log_scale(), y0..y1),
-        (false, true) => draw(root, p, data, x0..x1, (y0..y1).log_scale()),
-        (true, true) => draw(root, p, data, (x0..x1).log_scale(), (y0..y1).log_scale()),
+        (false, false) => draw(root, p, data, vlines, x0..x1, y0..y1),
+        (true, false) => draw(root, p, data, vlines, (x0..x1).log_scale(), y0..y1),
+        (false, true) => draw(root, p, data, vlines, x0..x1, (y0..y1).log_scale()),
+        (true, true) => draw(
+            root,
+            p,
+            data,
+            vlines,
+            (x0..x1).log_scale(),
+            (y0..y1).log_scale(),
+        ),
+    }
+}
+
+/// What a chart shows, computed once from the table and drawn to both backends.
+enum Content {
+    /// Line-type charts: series and vertical reference lines.
+    Lines(BTreeMap<String, Vec<(f64, f64)>>, Vec<f64>),
+    /// A heatmap grid.
+    Heat(heat::Grid),
+    /// A regions grid.
+    Regions(heat::Grid),
+}
+
+fn content(p: &Plot, t: &Table) -> std::result::Result<Content, String> {
+    Ok(match p.kind.as_str() {
+        "heatmap" => Content::Heat(heat::grid(p, t, None)?),
+        "regions" => Content::Regions(heat::regions(p, t)?),
+        _ => {
+            let mut vlines: Vec<f64> = p.vline.into_iter().collect();
+            if let Some(w) = &p.vline_where {
+                let only = Plot {
+                    kind: "line".into(),
+                    measures: vec![w.measure.clone()],
+                    group: None,
+                    x_max: None,
+                    ..p.clone()
+                };
+                let mut pts: Vec<(f64, f64)> = series(&only, t)?.into_values().flatten().collect();
+                pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                if pts.is_empty() {
+                    return Err(format!(
+                        "plot `{}`: vline_where measure `{}` has no rows",
+                        p.file, w.measure
+                    ));
+                }
+                // No crossing inside the sweep: no line (the chart stays truthful).
+                vlines.extend(crossing(&pts, w.value));
+            }
+            Content::Lines(series(p, t)?, vlines)
+        }
+    })
+}
+
+fn draw_content<DB>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    p: &Plot,
+    c: &Content,
+) -> std::result::Result<(), String>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+{
+    match c {
+        Content::Lines(data, vlines) => draw_any(root, p, data, vlines),
+        Content::Heat(g) => heat::draw_heatmap(root, p, g),
+        Content::Regions(g) => heat::draw_regions(root, p, g),
     }
 }
 
@@ -451,40 +478,39 @@ pub fn write(p: &Plot, t: &Table, dir: &Path) -> Result<()> {
         message: m,
     };
     let size = (960u32, 600u32);
-    if p.kind == "heatmap" {
-        let cells = heat_cells(p, t).map_err(err)?;
-        let png = dir.join(format!("{}.png", p.file));
-        std::fs::create_dir_all(dir).map_err(crate::error::io(dir))?;
-        let tmp = dir.join(format!(".{}.tmp{}.png", p.file, std::process::id()));
-        draw_heatmap(
-            BitMapBackend::new(&tmp, size).into_drawing_area(),
-            p,
-            &cells,
-        )
-        .map_err(err)?;
-        std::fs::rename(&tmp, &png).map_err(crate::error::io(&png))?;
-        let mut svg = String::new();
-        draw_heatmap(
-            SVGBackend::with_string(&mut svg, size).into_drawing_area(),
-            p,
-            &cells,
-        )
-        .map_err(err)?;
-        return crate::runner::write_atomic(&dir.join(format!("{}.svg", p.file)), svg.as_bytes());
-    }
-    let data = series(p, t).map_err(err)?;
+    let c = content(p, t).map_err(err)?;
     let png = dir.join(format!("{}.png", p.file));
     std::fs::create_dir_all(dir).map_err(crate::error::io(dir))?;
     let tmp = dir.join(format!(".{}.tmp{}.png", p.file, std::process::id()));
-    draw_any(BitMapBackend::new(&tmp, size).into_drawing_area(), p, &data).map_err(err)?;
+    draw_content(BitMapBackend::new(&tmp, size).into_drawing_area(), p, &c).map_err(err)?;
     std::fs::rename(&tmp, &png).map_err(crate::error::io(&png))?;
     let mut svg = String::new();
-    draw_any(
+    draw_content(
         SVGBackend::with_string(&mut svg, size).into_drawing_area(),
         p,
-        &data,
+        &c,
     )
     .map_err(err)?;
-    crate::runner::write_atomic(&dir.join(format!("{}.svg", p.file)), svg.as_bytes())?;
-    Ok(())
+    crate::runner::write_atomic(&dir.join(format!("{}.svg", p.file)), svg.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quartiles_and_crossing() {
+        let pts = [(0.0, 1.0), (0.0, 3.0), (0.0, 2.0), (1.0, 5.0), (1.0, 7.0)];
+        let q = quartiles(&pts);
+        assert_eq!(q[0], (0.0, 2.0, 1.5, 2.5));
+        assert_eq!(q[1], (1.0, 6.0, 5.5, 6.5));
+        // Median 2 at x=0 and 6 at x=1 cross 3 at x = 0.25.
+        assert!((crossing(&pts, 3.0).unwrap() - 0.25).abs() < 1e-15);
+        assert_eq!(crossing(&pts, 10.0), None);
+        assert_eq!(tick(1e11), "1e11");
+        assert_eq!(tick(1.0000000001e-7), "1e-7");
+        assert_eq!(tick(2.5e-7), "2.5e-7");
+        assert_eq!(tick(2.0), "2");
+        assert_eq!(tick(0.125), "0.125");
+    }
 }

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::spec::{Measure, Spec};
 
+pub mod direct;
+
 /// Largest state dimension an `exact` measurement materialises.
 pub const EXACT_LIMIT: usize = 4096;
 
@@ -78,6 +80,11 @@ pub const OPERATORS: &[&str] = &[
     "p",
     "data",
     "training",
+    "activity",
+    "resolvent",
+    "resolvent_gaussian",
+    "states",
+    "scalar_filter",
 ];
 /// Known statistics.
 pub const STATISTICS: &[&str] = &[
@@ -96,6 +103,21 @@ pub const STATISTICS: &[&str] = &[
     "data_pr",
     "loss",
     "kron_error",
+    "bias_space",
+    "bias_time",
+    "bias",
+    "spectral_radius",
+    "max_norm",
+    "weights",
+];
+
+/// Legend positions of line charts.
+pub const LEGENDS: &[&str] = &[
+    "upper-right",
+    "upper-left",
+    "lower-right",
+    "lower-left",
+    "middle-right",
 ];
 
 /// Checks names in a measurement; the error names the field.
@@ -181,19 +203,47 @@ pub fn validate(spec: &Spec) -> Result<(), (String, String)> {
         })?;
     }
     for p in &spec.plots {
-        if !["line", "cumulative", "heatmap", "modes"].contains(&p.kind.as_str()) {
+        if !["line", "cumulative", "heatmap", "modes", "regions"].contains(&p.kind.as_str()) {
             return Err((
                 "plot.kind".into(),
                 format!(
-                    "unknown plot kind `{}`; expected line, cumulative, heatmap or modes",
+                    "unknown plot kind `{}`; expected line, cumulative, heatmap, modes or regions",
                     p.kind
                 ),
             ));
         }
-        if p.kind == "heatmap" && p.y.is_none() {
+        if (p.kind == "heatmap" || p.kind == "regions") && p.y.is_none() {
             return Err((
                 "plot.kind".into(),
-                format!("heatmap `{}` needs a `y` column", p.file),
+                format!("{} `{}` needs a `y` column", p.kind, p.file),
+            ));
+        }
+        if p.kind == "regions" && (p.measures.len() != 2 || p.threshold.is_none()) {
+            return Err((
+                "plot.kind".into(),
+                format!(
+                    "regions `{}` needs measures = [space, time] and a threshold",
+                    p.file
+                ),
+            ));
+        }
+        if let Some(l) = &p.legend
+            && !LEGENDS.contains(&l.as_str())
+        {
+            return Err((
+                "plot.legend".into(),
+                format!(
+                    "unknown legend position `{l}`; expected one of {}",
+                    LEGENDS.join(", ")
+                ),
+            ));
+        }
+        if let Some(c) = &p.colormap
+            && !["viridis", "magma"].contains(&c.as_str())
+        {
+            return Err((
+                "plot.colormap".into(),
+                format!("unknown colour map `{c}`; expected viridis or magma"),
             ));
         }
     }
@@ -663,7 +713,8 @@ fn base_row(m: &Measure, iteration: i64, seed: u64) -> Row {
         matvecs: 0,
         estimator: m.estimator.clone(),
         budget: m.budget as i64,
-        ptrace_variant: if m.statistic.starts_with("eff_rank_") {
+        ptrace_variant: if m.statistic.starts_with("eff_rank_") || m.statistic.starts_with("bias_")
+        {
             m.variant.clone()
         } else {
             "-".into()
@@ -676,6 +727,22 @@ fn base_row(m: &Measure, iteration: i64, seed: u64) -> Row {
 
 /// Computes every measurement of one resolved point.
 pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
+    if spec.measures.iter().all(|m| m.operator == "scalar_filter") {
+        // Closed forms of the spec's gain only: no model or data is built.
+        let mut rows = Vec::new();
+        for m in &spec.measures {
+            for (index, value, _, _) in
+                direct::filter_rows(spec, m).map_err(|e| format!("measure `{}`: {e}", m.name))?
+            {
+                rows.push(Row {
+                    index,
+                    value,
+                    ..base_row(m, -1, seed)
+                });
+            }
+        }
+        return Ok(rows);
+    }
     let cfg = task_config(spec)?;
     let data_seed = seed ^ 0x5EED_DA7A;
     let data = generate(&cfg, spec.task.noise, data_seed).map_err(|e| e.to_string())?;
@@ -835,7 +902,26 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
                 }
                 continue;
             }
-            let vals = if m.operator == "training" {
+            let vals = if direct::handles(&m.operator) {
+                direct::measure(spec, built.sm(), &ro, m, mseed)
+                    .map_err(|e| format!("measure `{}`: {e}", m.name))?
+            } else if let Some(keep) = m.statistic.strip_prefix("bias_") {
+                // β = 1 − PR/dim of the space (dim H) or time (dim B·T) compression.
+                let inner = Measure {
+                    statistic: format!("eff_rank_{keep}"),
+                    ..m.clone()
+                };
+                let dim = if keep == "space" {
+                    ro.hidden
+                } else {
+                    ro.sites()
+                } as f64;
+                measure_one(&built, &readout, &ro, &data, &inner, mseed)
+                    .map_err(|e| format!("measure `{}`: {e}", m.name))?
+                    .into_iter()
+                    .map(|(i, v, se, mv)| (i, 1.0 - v / dim, se.map(|x| x / dim), mv))
+                    .collect()
+            } else if m.operator == "training" {
                 vec![(
                     -1,
                     loss.ok_or("operator `training` needs a [train] table")?,

@@ -1,0 +1,402 @@
+//! Grid charts over two sweep columns: a heatmap of one measurement (viridis or magma, with a
+//! colour bar) and the F7 "dynamical regions" map, which smooths two rank maps and classifies each
+//! cell as high/low in space and time.
+
+use plotters::prelude::*;
+
+use super::num;
+use crate::spec::Plot;
+use crate::table::Table;
+
+/// Colour-map stops (t, rgb) sampled from matplotlib's viridis and magma.
+const VIRIDIS: [(f64, (f64, f64, f64)); 5] = [
+    (0.0, (68.0, 1.0, 84.0)),
+    (0.25, (59.0, 82.0, 139.0)),
+    (0.5, (33.0, 145.0, 140.0)),
+    (0.75, (94.0, 201.0, 98.0)),
+    (1.0, (253.0, 231.0, 37.0)),
+];
+const MAGMA: [(f64, (f64, f64, f64)); 5] = [
+    (0.0, (0.0, 0.0, 4.0)),
+    (0.25, (81.0, 18.0, 124.0)),
+    (0.5, (183.0, 55.0, 121.0)),
+    (0.75, (252.0, 137.0, 97.0)),
+    (1.0, (252.0, 253.0, 191.0)),
+];
+
+/// Region colours of F7 (PAPER §12.3): both high, space high/time low, space low/time high, both low.
+const REGIONS: [(RGBColor, &str); 4] = [
+    (RGBColor(0xdd, 0x6e, 0x42), "space high, time high"),
+    (RGBColor(0xe8, 0xda, 0xb2), "space high, time low"),
+    (RGBColor(0x4f, 0x6d, 0x7a), "space low, time high"),
+    (RGBColor(0x1a, 0x14, 0x23), "space low, time low"),
+];
+
+/// The colour of t ∈ [0, 1] in the plot's colour map (`viridis` by default, or `magma`).
+pub fn colormap(name: Option<&str>, t: f64) -> RGBColor {
+    let stops = if name == Some("magma") {
+        &MAGMA
+    } else {
+        &VIRIDIS
+    };
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let i = stops.iter().position(|s| s.0 >= t).unwrap_or(4).max(1);
+    let (a, b) = (stops[i - 1], stops[i]);
+    let f = (t - a.0) / (b.0 - a.0);
+    let mix = |x: f64, y: f64| (x + f * (y - x)).round() as u8;
+    RGBColor(mix(a.1.0, b.1.0), mix(a.1.1, b.1.1), mix(a.1.2, b.1.2))
+}
+
+/// A measurement on the (x, y) grid: sorted distinct axis values and values[j][i] (NaN where absent;
+/// several rows in one cell — seeds — are averaged).
+pub struct Grid {
+    /// Distinct x values, ascending.
+    pub xs: Vec<f64>,
+    /// Distinct y values, ascending.
+    pub ys: Vec<f64>,
+    /// values[j][i] at (xs[i], ys[j]).
+    pub values: Vec<Vec<f64>>,
+}
+
+/// The grid of measurement `measure` (the first listed when `None`).
+pub fn grid(p: &Plot, t: &Table, measure: Option<&str>) -> Result<Grid, String> {
+    let col = |name: &str| {
+        t.columns
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| format!("plot `{}`: no column `{name}`", p.file))
+    };
+    let yname =
+        p.y.as_deref()
+            .ok_or_else(|| format!("plot `{}`: needs `y` (a sweep column)", p.file))?;
+    let (xi, yi, vi, mi) = (col(&p.x)?, col(yname)?, col("value")?, col("measure")?);
+    let want = measure
+        .map(str::to_string)
+        .or_else(|| p.measures.first().cloned());
+    let cells: Vec<(f64, f64, f64)> = t
+        .rows
+        .iter()
+        .filter(|r| want.as_ref().is_none_or(|m| &r[mi].to_string() == m))
+        .filter_map(|r| Some((num(&r[xi])?, num(&r[yi])?, num(&r[vi])?)))
+        .collect();
+    let mut xs: Vec<f64> = cells.iter().map(|c| c.0).collect();
+    let mut ys: Vec<f64> = cells.iter().map(|c| c.1).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    ys.sort_by(f64::total_cmp);
+    ys.dedup();
+    if xs.is_empty() || ys.is_empty() {
+        return Err(format!(
+            "plot `{}` has no cells for measure {:?}",
+            p.file,
+            want.unwrap_or_default()
+        ));
+    }
+    let mut sum = vec![vec![(0.0, 0usize); xs.len()]; ys.len()];
+    for (x, y, v) in cells {
+        let i = xs.iter().position(|q| *q == x).unwrap_or(0);
+        let j = ys.iter().position(|q| *q == y).unwrap_or(0);
+        sum[j][i].0 += v;
+        sum[j][i].1 += 1;
+    }
+    let values = sum
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|(s, n)| if n > 0 { s / n as f64 } else { f64::NAN })
+                .collect()
+        })
+        .collect();
+    Ok(Grid { xs, ys, values })
+}
+
+/// Gaussian smoothing with standard deviation `sigma` cells, truncated at 4σ, reflecting at the
+/// edges (scipy.ndimage.gaussian_filter's default `reflect` mode), separable in x then y.
+pub fn gaussian_smooth(v: &[Vec<f64>], sigma: f64) -> Vec<Vec<f64>> {
+    if sigma <= 0.0 || v.is_empty() {
+        return v.to_vec();
+    }
+    let r = (4.0 * sigma + 0.5) as isize;
+    let w: Vec<f64> = (-r..=r)
+        .map(|k| (-(k as f64).powi(2) / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f64 = w.iter().sum();
+    let reflect = |i: isize, n: isize| -> usize {
+        // scipy "reflect": (d c b a | a b c d | d c b a), repeated for long kernels.
+        let period = 2 * n;
+        let m = i.rem_euclid(period);
+        (if m < n { m } else { period - 1 - m }) as usize
+    };
+    let smooth1 = |row: &[f64]| -> Vec<f64> {
+        let n = row.len() as isize;
+        (0..n)
+            .map(|i| {
+                (-r..=r)
+                    .zip(&w)
+                    .map(|(k, wk)| wk * row[reflect(i + k, n)])
+                    .sum::<f64>()
+                    / total
+            })
+            .collect()
+    };
+    let rows: Vec<Vec<f64>> = v.iter().map(|r| smooth1(r)).collect();
+    let (ny, nx) = (rows.len(), rows[0].len());
+    let cols: Vec<Vec<f64>> = (0..nx)
+        .map(|i| smooth1(&(0..ny).map(|j| rows[j][i]).collect::<Vec<_>>()))
+        .collect();
+    (0..ny)
+        .map(|j| (0..nx).map(|i| cols[i][j]).collect())
+        .collect()
+}
+
+/// Region index (into the F7 colours) of a (space, time) pair against `threshold`.
+pub fn region(space: f64, time: f64, threshold: f64) -> usize {
+    match (space > threshold, time > threshold) {
+        (true, true) => 0,
+        (true, false) => 1,
+        (false, true) => 2,
+        (false, false) => 3,
+    }
+}
+
+fn fmt_tick(v: f64) -> String {
+    if v.abs() >= 1e-3 && v.abs() < 1e4 {
+        format!("{v:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    } else if v == 0.0 {
+        "0".into()
+    } else {
+        format!("{v:.1e}")
+    }
+}
+
+/// Draws cells coloured by `colour(value)` on a categorical (xs, ys) grid into `area`.
+fn draw_cells<DB, F>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    p: &Plot,
+    g: &Grid,
+    colour: F,
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+    F: Fn(f64) -> RGBColor,
+{
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let mut chart = ChartBuilder::on(area)
+        .caption(&p.title, ("sans-serif", 24))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(-0.5..g.xs.len() as f64 - 0.5, -0.5..g.ys.len() as f64 - 0.5)
+        .map_err(e)?;
+    let (xs2, ys2) = (g.xs.clone(), g.ys.clone());
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(if p.x_label.is_empty() {
+            p.x.as_str()
+        } else {
+            p.x_label.as_str()
+        })
+        .y_desc(p.y_label.as_str())
+        .x_labels(g.xs.len().min(10))
+        .y_labels(g.ys.len().min(10))
+        .x_label_formatter(&|v| {
+            xs2.get(v.round().max(0.0) as usize)
+                .map_or(String::new(), |x| fmt_tick(*x))
+        })
+        .y_label_formatter(&|v| {
+            ys2.get(v.round().max(0.0) as usize)
+                .map_or(String::new(), |y| fmt_tick(*y))
+        })
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 18))
+        .draw()
+        .map_err(e)?;
+    let mut rects = Vec::new();
+    for (j, row) in g.values.iter().enumerate() {
+        for (i, &v) in row.iter().enumerate() {
+            if v.is_finite() {
+                let (x, y) = (i as f64, j as f64);
+                rects.push(Rectangle::new(
+                    [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
+                    colour(v).filled(),
+                ));
+            }
+        }
+    }
+    chart.draw_series(rects).map_err(e)?;
+    Ok(())
+}
+
+/// A heatmap of the first listed measurement with a labelled colour bar.
+pub fn draw_heatmap<DB>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    p: &Plot,
+    g: &Grid,
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+{
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let (lo, hi) = g
+        .values
+        .iter()
+        .flatten()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, &v| {
+            (a.0.min(v), a.1.max(v))
+        });
+    if !lo.is_finite() {
+        return Err(format!("plot `{}` has no finite cells", p.file));
+    }
+    root.fill(&WHITE).map_err(e)?;
+    let (main, bar) = root.split_horizontally(820);
+    let cm = p.colormap.as_deref();
+    let norm = |v: f64| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+    draw_cells(&main, p, g, |v| colormap(cm, norm(v)))?;
+    let mut cb = ChartBuilder::on(&bar)
+        .margin_top(60)
+        .margin_bottom(70)
+        .margin_right(10)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..1.0, lo..hi.max(lo + 1e-300))
+        .map_err(e)?;
+    cb.configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_desc(p.colorbar_label.as_deref().unwrap_or("value"))
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    let steps = 100;
+    cb.draw_series((0..steps).map(|k| {
+        let (a, b) = (
+            lo + (hi - lo) * k as f64 / steps as f64,
+            lo + (hi - lo) * (k + 1) as f64 / steps as f64,
+        );
+        Rectangle::new(
+            [(0.0, a), (1.0, b)],
+            colormap(cm, k as f64 / (steps - 1) as f64).filled(),
+        )
+    }))
+    .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+/// The regions map: measures[0] (space) and measures[1] (time), each smoothed by `smooth` cells and
+/// compared with `threshold`; four colours with a legend naming them.
+pub fn regions(p: &Plot, t: &Table) -> Result<Grid, String> {
+    let [space, time] = p.measures.as_slice() else {
+        return Err(format!(
+            "regions plot `{}` needs exactly two measures: [space rank, time rank]",
+            p.file
+        ));
+    };
+    let threshold = p
+        .threshold
+        .ok_or_else(|| format!("regions plot `{}` needs `threshold`", p.file))?;
+    let (s, tm) = (grid(p, t, Some(space))?, grid(p, t, Some(time))?);
+    if s.xs != tm.xs || s.ys != tm.ys {
+        return Err(format!(
+            "regions plot `{}`: the two measures cover different grids",
+            p.file
+        ));
+    }
+    let sigma = p.smooth.unwrap_or(0.0);
+    let (ss, ts) = (
+        gaussian_smooth(&s.values, sigma),
+        gaussian_smooth(&tm.values, sigma),
+    );
+    let values = ss
+        .iter()
+        .zip(&ts)
+        .map(|(a, b)| {
+            a.iter()
+                .zip(b)
+                .map(|(&x, &y)| region(x, y, threshold) as f64)
+                .collect()
+        })
+        .collect();
+    Ok(Grid {
+        xs: s.xs,
+        ys: s.ys,
+        values,
+    })
+}
+
+/// Draws a regions grid (values are region indices) with its legend.
+pub fn draw_regions<DB>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    p: &Plot,
+    g: &Grid,
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+{
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let (main, legend) = root.split_horizontally(720);
+    draw_cells(&main, p, g, |v| REGIONS[(v as usize).min(3)].0)?;
+    let font = ("sans-serif", 16).into_font();
+    for (k, (c, label)) in REGIONS.iter().enumerate() {
+        let y = 120 + 40 * k as i32;
+        legend
+            .draw(&Rectangle::new([(10, y), (36, y + 26)], c.filled()))
+            .map_err(e)?;
+        legend
+            .draw(&Text::new(label.to_string(), (44, y + 4), font.clone()))
+            .map_err(e)?;
+    }
+    let note = format!(
+        "threshold {} (σ = {} cells)",
+        p.threshold.unwrap_or(f64::NAN),
+        p.smooth.unwrap_or(0.0)
+    );
+    legend
+        .draw(&Text::new(note, (10, 300), ("sans-serif", 14).into_font()))
+        .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoothing_preserves_constants_and_mass_direction() {
+        let flat = vec![vec![3.0; 7]; 5];
+        for row in gaussian_smooth(&flat, 1.5) {
+            for v in row {
+                assert!((v - 3.0).abs() < 1e-12);
+            }
+        }
+        // An impulse spreads symmetrically and stays centred.
+        let mut imp = vec![vec![0.0; 9]; 9];
+        imp[4][4] = 1.0;
+        let s = gaussian_smooth(&imp, 1.0);
+        assert!((s[4][3] - s[4][5]).abs() < 1e-15 && (s[3][4] - s[5][4]).abs() < 1e-15);
+        assert!(s[4][4] > s[4][3] && s[4][3] > s[4][2]);
+        let total: f64 = s.iter().flatten().sum();
+        assert!((total - 1.0).abs() < 1e-3, "{total}");
+    }
+
+    #[test]
+    fn region_codes() {
+        assert_eq!(region(40.0, 40.0, 30.0), 0);
+        assert_eq!(region(40.0, 10.0, 30.0), 1);
+        assert_eq!(region(10.0, 40.0, 30.0), 2);
+        assert_eq!(region(10.0, 10.0, 30.0), 3);
+    }
+}
