@@ -220,3 +220,85 @@ fn f08_filter_is_long_near_gain_one_and_short_far_from_it() {
         524_288.0
     );
 }
+
+/// Per-g medians over seeds of each measure: measure → [(g, median)].
+fn medians_over_seeds(t: &Table) -> std::collections::BTreeMap<String, Vec<(f64, f64)>> {
+    let (g, m, v) = (col(t, "model.gain"), col(t, "measure"), col(t, "value"));
+    let mut acc: std::collections::BTreeMap<(String, u64), Vec<f64>> = Default::default();
+    for r in &t.rows {
+        acc.entry((s(&r[m]).trim_matches('"').to_string(), f(&r[g]).to_bits()))
+            .or_default()
+            .push(f(&r[v]));
+    }
+    let mut out: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
+    for ((name, gb), mut xs) in acc {
+        xs.sort_by(f64::total_cmp);
+        let n = xs.len();
+        let med = if n % 2 == 1 {
+            xs[n / 2]
+        } else {
+            0.5 * (xs[n / 2 - 1] + xs[n / 2])
+        };
+        out.entry(name).or_default().push((f64::from_bits(gb), med));
+    }
+    for v in out.values_mut() {
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    out
+}
+
+/// F5 claims on one model: the spatial rank starts near H and collapses below H/4 for every g from
+/// `collapse_from` on; in the ordered regime (g ≤ `ordered_max`) the temporal ranks stay within
+/// 15 % of the (h,x) activity dimension (the randomized compressed-PR estimate with 100 probes of a
+/// 600-dimensional operator measured within 5 % of its exact value; 3x that margin). Returns the
+/// largest ratio temporal/activity seen beyond the ordered regime (reported, not asserted).
+fn f05_check(name: &str, collapse_from: f64, ordered_max: f64) -> f64 {
+    let t = table(name);
+    let h = 64.0;
+    let med = medians_over_seeds(&t);
+    let space = &med["operator hidden rank"];
+    assert!(space[0].1 > 0.95 * h, "{name}: spatial rank at g = 0: {}", space[0].1);
+    for &(g, r) in space.iter().filter(|q| q.0 >= collapse_from) {
+        assert!(r < h / 4.0, "{name}: spatial rank {r} at g = {g} not collapsed");
+    }
+    for &(g, r) in space.iter().filter(|q| q.0 < collapse_from - 1e-9) {
+        assert!(r > h / 4.0, "{name}: spatial rank {r} at g = {g} collapsed early");
+    }
+    let (v, m, gc) = (col(&t, "value"), col(&t, "measure"), col(&t, "model.gain"));
+    let seedc = col(&t, "experiment.seed");
+    let lookup = |meas: &str, g: f64, seed: &str| {
+        t.rows
+            .iter()
+            .find(|r| {
+                s(&r[m]).trim_matches('"') == meas && f(&r[gc]) == g && s(&r[seedc]) == seed
+            })
+            .map(|r| f(&r[v]))
+            .unwrap()
+    };
+    let mut worst_beyond: f64 = 0.0;
+    for r in t.rows.iter().filter(|r| s(&r[m]).trim_matches('"') == "time + trials rank") {
+        let (g, seed) = (f(&r[gc]), s(&r[seedc]));
+        let act = lookup("(h,x) activity dim", g, &seed);
+        for meas in ["time + trials rank", "time + trials rank (textbook)"] {
+            let ratio = lookup(meas, g, &seed) / act;
+            if g <= ordered_max {
+                assert!(ratio < 1.15, "{name}: {meas} / activity = {ratio} at g = {g}");
+            } else if meas == "time + trials rank" {
+                worst_beyond = worst_beyond.max(ratio);
+            }
+        }
+    }
+    worst_beyond
+}
+
+#[test]
+fn f05_spatial_rank_collapses_and_temporal_rank_follows_activity_when_ordered() {
+    // nn.RNN: collapse below H/4 from g = 4/3 (ρ(W_hh) ≈ 0.86); ordered regime g ≤ 1.
+    let rnn = f05_check("f05_ranks_vs_g_rnn", 1.3, 1.0);
+    // GRU: collapse from g = 10/3; ordered regime g ≤ 10/3.
+    let gru = f05_check("f05_ranks_vs_g_gru", 3.3, 3.4);
+    // Beyond the ordered regime the compressed temporal rank exceeds the activity dimension
+    // (NOTES.md states this disagreement): 3.4x for the RNN at g = 2, 1.2x for the GRU.
+    assert!(rnn > 2.0, "{rnn}");
+    assert!(gru > 1.0, "{gru}");
+}
