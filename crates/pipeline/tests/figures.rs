@@ -354,3 +354,88 @@ fn f06_space_bias_tracks_the_resolvent_theory() {
     // Near g = 0 there is no bottleneck: β_space ≈ 0.
     assert!(get("space bias (NTK_S)", points[0].0, &points[0].1).abs() < 1e-9);
 }
+
+/// The (x, y) grid of one measure as values[j][i], with sorted axes.
+fn grid_of(t: &Table, measure: &str, x: &str, y: &str) -> (Vec<f64>, Vec<f64>, Vec<Vec<f64>>) {
+    let (xi, yi, m, v) = (col(t, x), col(t, y), col(t, "measure"), col(t, "value"));
+    let num = |c: &Cell| match c {
+        Cell::F(Some(v)) => *v,
+        Cell::I(Some(v)) => *v as f64,
+        other => panic!("{other}"),
+    };
+    let cells: Vec<(f64, f64, f64)> = t
+        .rows
+        .iter()
+        .filter(|r| s(&r[m]).trim_matches('"') == measure)
+        .map(|r| (num(&r[xi]), num(&r[yi]), f(&r[v])))
+        .collect();
+    let mut xs: Vec<f64> = cells.iter().map(|c| c.0).collect();
+    let mut ys: Vec<f64> = cells.iter().map(|c| c.1).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    ys.sort_by(f64::total_cmp);
+    ys.dedup();
+    let mut g = vec![vec![f64::NAN; xs.len()]; ys.len()];
+    for (a, b, val) in cells {
+        let i = xs.iter().position(|q| *q == a).unwrap();
+        let j = ys.iter().position(|q| *q == b).unwrap();
+        g[j][i] = val;
+    }
+    assert!(g.iter().flatten().all(|v| v.is_finite()), "{measure}: full grid");
+    (xs, ys, g)
+}
+
+/// Cell counts of the four regions after smoothing by `sigma` cells and thresholding at 30.
+fn region_counts(space: &[Vec<f64>], time: &[Vec<f64>], sigma: f64) -> [usize; 4] {
+    use gentk_pipeline::plot::{gaussian_smooth, region};
+    let (a, b) = (gaussian_smooth(space, sigma), gaussian_smooth(time, sigma));
+    let mut n = [0; 4];
+    for (ra, rb) in a.iter().zip(&b) {
+        for (&x, &y) in ra.iter().zip(rb) {
+            n[region(x, y, 30.0)] += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn f07_four_dynamical_regions_exist() {
+    // Surrogates, 30 x 30.
+    let t = table("f07_phase_diagram");
+    let (gs, ds, space) = grid_of(&t, "spatial rank (Gaussian W surrogate)", "model.gain", "task.D_inp");
+    let (_, _, time) = grid_of(&t, "temporal rank (activity PR)", "model.gain", "task.D_inp");
+    assert_eq!((gs.len(), ds.len()), (30, 30));
+    // Spatial: high at small g, collapsed in the band past g ≈ 1 (the Gaussian W has ρ = g),
+    // for every D_inp.
+    for row in &space {
+        for (i, &v) in row.iter().enumerate() {
+            if gs[i] <= 0.42 {
+                assert!(v > 150.0, "g {}: {v}", gs[i]);
+            }
+            if gs[i] >= 1.0 {
+                assert!(v < 10.0, "g {}: {v}", gs[i]);
+            }
+        }
+    }
+    // Temporal: rises with D_inp (monotone up to 5 % noise while g ≤ 1.25; at larger g the chaotic
+    // activity makes single cells noisy, so only the end-to-end rise is checked there) and with g.
+    for i in 0..gs.len() {
+        for j in 1..ds.len() {
+            if gs[i] <= 1.25 {
+                assert!(time[j][i] > 0.95 * time[j - 1][i], "g {} D {}", gs[i], ds[j]);
+            }
+        }
+        assert!(time[29][i] > 10.0 * time[0][i], "g {}", gs[i]);
+    }
+    assert!(time[29][29] > time[29][0]);
+    let n = region_counts(&space, &time, 1.5);
+    for (k, &c) in n.iter().enumerate() {
+        assert!(c >= 27, "surrogate region {k} covers only {c} of 900 cells: {n:?}");
+    }
+    // The true NTK ranks on the 8 x 8 grid (H = 64) also show all four regions.
+    let t = table("f07_phase_diagram_ntk");
+    let (_, _, space) = grid_of(&t, "NTK spatial rank", "model.gain", "task.D_inp");
+    let (_, _, time) = grid_of(&t, "NTK temporal rank", "model.gain", "task.D_inp");
+    let n = region_counts(&space, &time, 0.4);
+    assert!(n.iter().all(|&c| c >= 2), "NTK regions {n:?}");
+}

@@ -4,7 +4,7 @@
 
 use plotters::prelude::*;
 
-use super::num;
+use super::{num, tick};
 use crate::spec::Plot;
 use crate::table::Table;
 
@@ -163,19 +163,6 @@ pub fn region(space: f64, time: f64, threshold: f64) -> usize {
     }
 }
 
-fn fmt_tick(v: f64) -> String {
-    if v.abs() >= 1e-3 && v.abs() < 1e4 {
-        format!("{v:.3}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-    } else if v == 0.0 {
-        "0".into()
-    } else {
-        format!("{v:.1e}")
-    }
-}
-
 /// Draws cells coloured by `colour(value)` on a categorical (xs, ys) grid into `area`.
 fn draw_cells<DB, F>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
@@ -210,11 +197,11 @@ where
         .y_labels(g.ys.len().min(10))
         .x_label_formatter(&|v| {
             xs2.get(v.round().max(0.0) as usize)
-                .map_or(String::new(), |x| fmt_tick(*x))
+                .map_or(String::new(), |x| tick(*x))
         })
         .y_label_formatter(&|v| {
             ys2.get(v.round().max(0.0) as usize)
-                .map_or(String::new(), |y| fmt_tick(*y))
+                .map_or(String::new(), |y| tick(*y))
         })
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 18))
@@ -274,6 +261,7 @@ where
         .disable_mesh()
         .disable_x_axis()
         .y_desc(p.colorbar_label.as_deref().unwrap_or("value"))
+        .y_label_formatter(&|v| tick(*v))
         .label_style(("sans-serif", 13))
         .draw()
         .map_err(e)?;
