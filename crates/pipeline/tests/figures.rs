@@ -257,32 +257,47 @@ fn f05_check(name: &str, collapse_from: f64, ordered_max: f64) -> f64 {
     let h = 64.0;
     let med = medians_over_seeds(&t);
     let space = &med["operator hidden rank"];
-    assert!(space[0].1 > 0.95 * h, "{name}: spatial rank at g = 0: {}", space[0].1);
+    assert!(
+        space[0].1 > 0.95 * h,
+        "{name}: spatial rank at g = 0: {}",
+        space[0].1
+    );
     for &(g, r) in space.iter().filter(|q| q.0 >= collapse_from) {
-        assert!(r < h / 4.0, "{name}: spatial rank {r} at g = {g} not collapsed");
+        assert!(
+            r < h / 4.0,
+            "{name}: spatial rank {r} at g = {g} not collapsed"
+        );
     }
     for &(g, r) in space.iter().filter(|q| q.0 < collapse_from - 1e-9) {
-        assert!(r > h / 4.0, "{name}: spatial rank {r} at g = {g} collapsed early");
+        assert!(
+            r > h / 4.0,
+            "{name}: spatial rank {r} at g = {g} collapsed early"
+        );
     }
     let (v, m, gc) = (col(&t, "value"), col(&t, "measure"), col(&t, "model.gain"));
     let seedc = col(&t, "experiment.seed");
     let lookup = |meas: &str, g: f64, seed: &str| {
         t.rows
             .iter()
-            .find(|r| {
-                s(&r[m]).trim_matches('"') == meas && f(&r[gc]) == g && s(&r[seedc]) == seed
-            })
+            .find(|r| s(&r[m]).trim_matches('"') == meas && f(&r[gc]) == g && s(&r[seedc]) == seed)
             .map(|r| f(&r[v]))
             .unwrap()
     };
     let mut worst_beyond: f64 = 0.0;
-    for r in t.rows.iter().filter(|r| s(&r[m]).trim_matches('"') == "time + trials rank") {
+    for r in t
+        .rows
+        .iter()
+        .filter(|r| s(&r[m]).trim_matches('"') == "time + trials rank")
+    {
         let (g, seed) = (f(&r[gc]), s(&r[seedc]));
         let act = lookup("(h,x) activity dim", g, &seed);
         for meas in ["time + trials rank", "time + trials rank (textbook)"] {
             let ratio = lookup(meas, g, &seed) / act;
             if g <= ordered_max {
-                assert!(ratio < 1.15, "{name}: {meas} / activity = {ratio} at g = {g}");
+                assert!(
+                    ratio < 1.15,
+                    "{name}: {meas} / activity = {ratio} at g = {g}"
+                );
             } else if meas == "time + trials rank" {
                 worst_beyond = worst_beyond.max(ratio);
             }
@@ -337,7 +352,10 @@ fn f06_space_bias_tracks_the_resolvent_theory() {
         // the model gap the claim allows, 0.05 of the unit bias scale; measured max 0.04.
         if rho < 1.0 {
             let th = get(theory, *g, seed);
-            assert!((space - th).abs() < 0.05, "g {g}: space {space} vs theory {th}");
+            assert!(
+                (space - th).abs() < 0.05,
+                "g {g}: space {space} vs theory {th}"
+            );
             stable_time.push(time);
         } else {
             n_unstable += 1;
@@ -349,7 +367,9 @@ fn f06_space_bias_tracks_the_resolvent_theory() {
     // The temporal bias is flat (set by the input) while ρ < 1: range ≤ 0.1 around ≈ 0.83.
     let (lo, hi) = stable_time
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, &x| (a.0.min(x), a.1.max(x)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, &x| {
+            (a.0.min(x), a.1.max(x))
+        });
     assert!(hi - lo < 0.1 && lo > 0.75, "time bias range [{lo}, {hi}]");
     // Near g = 0 there is no bottleneck: β_space ≈ 0.
     assert!(get("space bias (NTK_S)", points[0].0, &points[0].1).abs() < 1e-9);
@@ -381,7 +401,10 @@ fn grid_of(t: &Table, measure: &str, x: &str, y: &str) -> (Vec<f64>, Vec<f64>, V
         let j = ys.iter().position(|q| *q == b).unwrap();
         g[j][i] = val;
     }
-    assert!(g.iter().flatten().all(|v| v.is_finite()), "{measure}: full grid");
+    assert!(
+        g.iter().flatten().all(|v| v.is_finite()),
+        "{measure}: full grid"
+    );
     (xs, ys, g)
 }
 
@@ -402,8 +425,18 @@ fn region_counts(space: &[Vec<f64>], time: &[Vec<f64>], sigma: f64) -> [usize; 4
 fn f07_four_dynamical_regions_exist() {
     // Surrogates, 30 x 30.
     let t = table("f07_phase_diagram");
-    let (gs, ds, space) = grid_of(&t, "spatial rank (Gaussian W surrogate)", "model.gain", "task.D_inp");
-    let (_, _, time) = grid_of(&t, "temporal rank (activity PR)", "model.gain", "task.D_inp");
+    let (gs, ds, space) = grid_of(
+        &t,
+        "spatial rank (Gaussian W surrogate)",
+        "model.gain",
+        "task.D_inp",
+    );
+    let (_, _, time) = grid_of(
+        &t,
+        "temporal rank (activity PR)",
+        "model.gain",
+        "task.D_inp",
+    );
     assert_eq!((gs.len(), ds.len()), (30, 30));
     // Spatial: high at small g, collapsed in the band past g ≈ 1 (the Gaussian W has ρ = g),
     // for every D_inp.
@@ -422,7 +455,12 @@ fn f07_four_dynamical_regions_exist() {
     for i in 0..gs.len() {
         for j in 1..ds.len() {
             if gs[i] <= 1.25 {
-                assert!(time[j][i] > 0.95 * time[j - 1][i], "g {} D {}", gs[i], ds[j]);
+                assert!(
+                    time[j][i] > 0.95 * time[j - 1][i],
+                    "g {} D {}",
+                    gs[i],
+                    ds[j]
+                );
             }
         }
         assert!(time[29][i] > 10.0 * time[0][i], "g {}", gs[i]);
@@ -430,7 +468,10 @@ fn f07_four_dynamical_regions_exist() {
     assert!(time[29][29] > time[29][0]);
     let n = region_counts(&space, &time, 1.5);
     for (k, &c) in n.iter().enumerate() {
-        assert!(c >= 27, "surrogate region {k} covers only {c} of 900 cells: {n:?}");
+        assert!(
+            c >= 27,
+            "surrogate region {k} covers only {c} of 900 cells: {n:?}"
+        );
     }
     // The true NTK ranks on the 8 x 8 grid (H = 64) also show all four regions.
     let t = table("f07_phase_diagram_ntk");
@@ -438,4 +479,91 @@ fn f07_four_dynamical_regions_exist() {
     let (_, _, time) = grid_of(&t, "NTK temporal rank", "model.gain", "task.D_inp");
     let n = region_counts(&space, &time, 0.4);
     assert!(n.iter().all(|&c| c >= 2), "NTK regions {n:?}");
+}
+
+/// Mode components of a single-point temporal-modes table: mode → trial → values over steps.
+fn modes_of(
+    name: &str,
+) -> std::collections::BTreeMap<i64, std::collections::BTreeMap<i64, Vec<f64>>> {
+    let t = table(name);
+    let (st, idx, v, trial, step) = (
+        col(&t, "statistic"),
+        col(&t, "index"),
+        col(&t, "value"),
+        col(&t, "trial"),
+        col(&t, "step"),
+    );
+    let mut out: std::collections::BTreeMap<i64, std::collections::BTreeMap<i64, Vec<(i64, f64)>>> =
+        Default::default();
+    for r in t
+        .rows
+        .iter()
+        .filter(|r| s(&r[st]).contains("temporal_modes"))
+    {
+        if let (Cell::I(Some(m)), Cell::I(Some(b)), Cell::I(Some(k))) =
+            (&r[idx], &r[trial], &r[step])
+        {
+            out.entry(*m)
+                .or_default()
+                .entry(*b)
+                .or_default()
+                .push((*k, f(&r[v])));
+        }
+    }
+    out.into_iter()
+        .map(|(m, trials)| {
+            let trials = trials
+                .into_iter()
+                .map(|(b, mut xs)| {
+                    xs.sort_by_key(|q| q.0);
+                    (b, xs.into_iter().map(|q| q.1).collect())
+                })
+                .collect();
+            (m, trials)
+        })
+        .collect()
+}
+
+#[test]
+fn f03b_temporal_modes_follow_the_task_epochs() {
+    let modes = modes_of("f03_core_modes_b");
+    assert_eq!(modes.len(), 4);
+    for (m, trials) in &modes {
+        assert_eq!(trials.len(), 30);
+        // Unit eigenvectors (to the Lanczos/orthonormalisation precision).
+        let norm2: f64 = trials.values().flatten().map(|x| x * x).sum();
+        assert!((norm2 - 1.0).abs() < 1e-8, "mode {m}: |u|² = {norm2}");
+        // Epoch structure: the curves change in the transients after the epoch starts (t = 0, 30,
+        // 60; 12 steps each) and are flat in between. NOTES.md: ≥ 97 % of the total variation.
+        let (mut inside, mut total) = (0.0, 0.0);
+        for u in trials.values() {
+            for k in 1..u.len() {
+                let d = (u[k] - u[k - 1]).abs();
+                total += d;
+                if k <= 12 || (30..=42).contains(&k) || (60..=72).contains(&k) {
+                    inside += d;
+                }
+            }
+        }
+        assert!(
+            inside / total > 0.97,
+            "mode {m}: {:.3} of the variation in epoch transients",
+            inside / total
+        );
+    }
+}
+
+#[test]
+fn f03c_leading_forecast_mode_is_shared_by_all_trials() {
+    let modes = modes_of("f03_core_modes_c");
+    assert_eq!(modes.len(), 4);
+    // Mode 1 is one sign on (nearly) every component: a trial-wide temporal mode; the others are not.
+    let positive = |m: i64| {
+        let xs: Vec<f64> = modes[&m].values().flatten().copied().collect();
+        xs.iter().filter(|&&x| x > 0.0).count() as f64 / xs.len() as f64
+    };
+    assert!(positive(0) > 0.95, "mode 1: {}", positive(0));
+    for m in 1..4 {
+        assert!(positive(m) < 0.8, "mode {}: {}", m + 1, positive(m));
+    }
 }

@@ -106,7 +106,9 @@ pub fn series(
         let label = if p.kind == "modes" {
             // One curve per (mode, trial): x = step.
             let (ii, ti) = (col("index")?, col("trial")?);
-            format!("{m} mode {} (trial {})", r[ii], r[ti])
+            // Modes are numbered from 1 in charts (the table's `index` is 0-based).
+            let mode = num(&r[ii]).map_or(0, |k| k as i64 + 1);
+            format!("{m} mode {mode} (trial {})", r[ti])
         } else if groups.is_empty() {
             m
         } else {
@@ -157,6 +159,11 @@ pub fn tick(v: f64) -> String {
         Some((m, e)) => format!("{}e{e}", trim(m.to_string())),
         None => s,
     }
+}
+
+/// `v` rounded to 0 when it is float noise relative to the axis span (0 for log axes: no snapping).
+fn snap(v: f64, span: f64) -> f64 {
+    if v.abs() < 1e-9 * span { 0.0 } else { v }
 }
 
 /// (x, median, 25 %, 75 %) of the points sharing each x (linear interpolation between order
@@ -255,6 +262,12 @@ where
     Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    // Linear-axis ticks within 1e-9 of the span from zero are zero (not "-1.4e-17").
+    let span = |lo: f64, hi: f64, log: bool| if log { 0.0 } else { (hi - lo).abs() };
+    let (xspan, yspan) = {
+        let (x0, x1, y0, y1) = bounds(p, data)?;
+        (span(x0, x1, p.log_x), span(y0, y1, p.log_y))
+    };
     root.fill(&WHITE).map_err(e)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(&p.title, ("sans-serif", 24))
@@ -271,8 +284,8 @@ where
             p.x_label.as_str()
         })
         .y_desc(p.y_label.as_str())
-        .x_label_formatter(&|v| tick(*v))
-        .y_label_formatter(&|v| tick(*v))
+        .x_label_formatter(&|v| tick(snap(*v, xspan)))
+        .y_label_formatter(&|v| tick(snap(*v, yspan)))
         .label_style(("sans-serif", 16))
         .axis_desc_style(("sans-serif", 18))
         .draw()
@@ -316,7 +329,7 @@ where
                 .and_then(|k| k.parse::<usize>().ok())
                 .unwrap_or(0)
         });
-        let c = PALETTE[mode.unwrap_or(i) % PALETTE.len()];
+        let c = PALETTE[mode.map_or(i, |k| k.saturating_sub(1)) % PALETTE.len()];
         let pts: Vec<(f64, f64)> = pts
             .iter()
             .copied()
