@@ -2,7 +2,7 @@
 //! asked (measuring at checkpoints), and evaluates every measurement into rows.
 
 use gentk_linalg::eig::EigOptions;
-use gentk_linalg::norms::{alignment, frobenius_norm};
+use gentk_linalg::norms::{alignment, frobenius_norm, rel_diff};
 use gentk_linalg::rank::{
     PrOptions, data_pr, participation_ratio, participation_ratio_partial, ustat_partial_pr,
 };
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::spec::{Measure, Spec};
 
+pub mod checks;
 pub mod direct;
 
 /// Largest state dimension an `exact` measurement materialises.
@@ -76,6 +77,8 @@ pub const OPERATORS: &[&str] = &[
     "ntk",
     "pp_star",
     "output_ntk",
+    "p_inv",
+    "j_theta",
     "gram",
     "p",
     "data",
@@ -109,6 +112,25 @@ pub const STATISTICS: &[&str] = &[
     "spectral_radius",
     "max_norm",
     "weights",
+    "adjoint_defect",
+    "inverse_error",
+    "block_defect",
+    "block_spread",
+    "core_norm_ratio",
+    "core_align_exact",
+    "core_align_kpflow",
+    "site_gram_pr",
+];
+
+/// Chart kinds.
+pub const PLOT_KINDS: &[&str] = &[
+    "line",
+    "cumulative",
+    "heatmap",
+    "modes",
+    "regions",
+    "bars",
+    "scatter",
 ];
 
 /// Legend positions of line charts.
@@ -203,12 +225,22 @@ pub fn validate(spec: &Spec) -> Result<(), (String, String)> {
         })?;
     }
     for p in &spec.plots {
-        if !["line", "cumulative", "heatmap", "modes", "regions"].contains(&p.kind.as_str()) {
+        if !PLOT_KINDS.contains(&p.kind.as_str()) {
             return Err((
                 "plot.kind".into(),
                 format!(
-                    "unknown plot kind `{}`; expected line, cumulative, heatmap, modes or regions",
-                    p.kind
+                    "unknown plot kind `{}`; expected one of {}",
+                    p.kind,
+                    PLOT_KINDS.join(", ")
+                ),
+            ));
+        }
+        if p.kind == "scatter" && p.measures.len() != 2 {
+            return Err((
+                "plot.kind".into(),
+                format!(
+                    "scatter `{}` needs measures = [x measure, y measure]",
+                    p.file
                 ),
             ));
         }
@@ -554,6 +586,28 @@ fn measure_one(
         ("data", "data_pr") => {
             let x = faer::MatRef::from_row_major_slice(&data.inputs, data.n * data.time, data.n_in);
             Ok(vec![(-1, data_pr(x, false), None, 0)])
+        }
+        ("k", "kron_error") | ("ntk", "kron_error") if m.estimator == "randomized" => {
+            // ‖A − B‖_F / max(‖A‖_F, ‖B‖_F), all three by Hutch++ with `budget` matvecs.
+            let err = if m.operator == "k" {
+                rel_diff(
+                    &g.k().map_err(e)?,
+                    &g.k_autodiff().map_err(e)?,
+                    m.budget,
+                    seed,
+                    0.0,
+                )
+            } else {
+                rel_diff(
+                    &g.ntk().map_err(e)?,
+                    &g.ntk_full().map_err(e)?,
+                    m.budget,
+                    seed,
+                    0.0,
+                )
+            }
+            .map_err(|x| x.to_string())?;
+            Ok(vec![(-1, err, None, 6 * m.budget as i64)])
         }
         ("k", "kron_error") | ("ntk", "kron_error") => {
             let core = gentk_linalg::materialize(&g.k().map_err(e)?, EXACT_LIMIT)
@@ -902,7 +956,11 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
                 }
                 continue;
             }
-            let vals = if direct::handles(&m.operator) {
+            let vals = if checks::handles(&m.statistic) {
+                let g = GlobalNtk::new(built.sm(), &ro);
+                checks::measure(spec, &g, &ro, m, mseed)
+                    .map_err(|e| format!("measure `{}`: {e}", m.name))?
+            } else if direct::handles(&m.operator) {
                 direct::measure(spec, built.sm(), &ro, m, mseed)
                     .map_err(|e| format!("measure `{}`: {e}", m.name))?
             } else if let Some(keep) = m.statistic.strip_prefix("bias_") {

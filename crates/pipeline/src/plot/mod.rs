@@ -14,6 +14,7 @@ use crate::error::{PipelineError, Result};
 use crate::spec::Plot;
 use crate::table::{Cell, Table};
 
+mod bars;
 mod heat;
 pub use heat::{gaussian_smooth, region};
 
@@ -30,7 +31,7 @@ fn register_fonts() {
     });
 }
 
-const PALETTE: [RGBColor; 8] = [
+pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -39,6 +40,8 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 pub(crate) fn num(c: &Cell) -> Option<f64> {
@@ -49,24 +52,32 @@ pub(crate) fn num(c: &Cell) -> Option<f64> {
     }
 }
 
-/// Series (label → sorted (x, y)) of a plot from a table.
-pub fn series(
-    p: &Plot,
-    t: &Table,
-) -> std::result::Result<BTreeMap<String, Vec<(f64, f64)>>, String> {
-    let col = |name: &str| {
-        t.columns
-            .iter()
-            .position(|c| c == name)
-            .ok_or_else(|| format!("plot `{}`: no column `{name}`", p.file))
-    };
-    let (xi, vi, mi) = (col(&p.x)?, col("value")?, col("measure")?);
+/// One selected row of a plot: its measure, the values of the `group` columns ("col = v" parts) and
+/// the row itself.
+pub(crate) struct Selected<'a> {
+    pub measure: String,
+    pub group: Vec<String>,
+    pub row: &'a [Cell],
+}
+
+/// Index of column `name` (error names the plot).
+pub(crate) fn column(p: &Plot, t: &Table, name: &str) -> std::result::Result<usize, String> {
+    t.columns
+        .iter()
+        .position(|c| c == name)
+        .ok_or_else(|| format!("plot `{}`: no column `{name}`", p.file))
+}
+
+/// The rows a plot shows: `filter` applied, restricted to `measures` (when listed), with their
+/// group labels.
+pub(crate) fn select<'a>(p: &Plot, t: &'a Table) -> std::result::Result<Vec<Selected<'a>>, String> {
+    let mi = column(p, t, "measure")?;
     // `group` may list several columns separated by commas (e.g. "model.arch,model.dt").
     let groups: Vec<(String, usize)> = match p.group.as_deref() {
         Some(g) => g
             .split(',')
             .map(|c| c.trim())
-            .map(|c| col(c).map(|i| (c.to_string(), i)))
+            .map(|c| column(p, t, c).map(|i| (c.to_string(), i)))
             .collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
@@ -80,10 +91,10 @@ pub fn series(
                 toml::Value::Float(f) => format!("{f}"),
                 other => other.to_string(),
             };
-            col(c).map(|i| (i, want))
+            column(p, t, c).map(|i| (i, want))
         })
         .collect::<Result<_, _>>()?;
-    let mut out: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut out = Vec::new();
     for r in &t.rows {
         if filters.iter().any(|(i, want)| {
             let have = match &r[*i] {
@@ -100,23 +111,41 @@ pub fn series(
         if !p.measures.is_empty() && !p.measures.contains(&m) {
             continue;
         }
+        out.push(Selected {
+            measure: m,
+            group: groups
+                .iter()
+                .map(|(c, i)| format!("{c} = {}", r[*i]))
+                .collect(),
+            row: r,
+        });
+    }
+    Ok(out)
+}
+
+/// Series (label → sorted (x, y)) of a plot from a table.
+pub fn series(
+    p: &Plot,
+    t: &Table,
+) -> std::result::Result<BTreeMap<String, Vec<(f64, f64)>>, String> {
+    let (xi, vi) = (column(p, t, &p.x)?, column(p, t, "value")?);
+    let mut out: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for sel in select(p, t)? {
+        let r = sel.row;
         let (Some(x), Some(y)) = (num(&r[xi]), num(&r[vi])) else {
             continue;
         };
+        let m = sel.measure;
         let label = if p.kind == "modes" {
             // One curve per (mode, trial): x = step.
-            let (ii, ti) = (col("index")?, col("trial")?);
+            let (ii, ti) = (column(p, t, "index")?, column(p, t, "trial")?);
             // Modes are numbered from 1 in charts (the table's `index` is 0-based).
             let mode = num(&r[ii]).map_or(0, |k| k as i64 + 1);
             format!("{m} mode {mode} (trial {})", r[ti])
-        } else if groups.is_empty() {
+        } else if sel.group.is_empty() {
             m
         } else {
-            let parts: Vec<String> = groups
-                .iter()
-                .map(|(c, i)| format!("{c} = {}", r[*i]))
-                .collect();
-            format!("{m} ({})", parts.join(", "))
+            format!("{m} ({})", sel.group.join(", "))
         };
         out.entry(label).or_default().push((x, y));
     }
@@ -158,6 +187,17 @@ pub fn tick(v: f64) -> String {
     match s.split_once('e') {
         Some((m, e)) => format!("{}e{e}", trim(m.to_string())),
         None => s,
+    }
+}
+
+/// The legend corner of a chart.
+pub(crate) fn legend_position(p: &Plot) -> SeriesLabelPosition {
+    match p.legend.as_deref() {
+        Some("upper-left") => SeriesLabelPosition::UpperLeft,
+        Some("lower-right") => SeriesLabelPosition::LowerRight,
+        Some("lower-left") => SeriesLabelPosition::LowerLeft,
+        Some("middle-right") => SeriesLabelPosition::MiddleRight,
+        _ => SeriesLabelPosition::UpperRight,
     }
 }
 
@@ -388,13 +428,7 @@ where
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 15))
-        .position(match p.legend.as_deref() {
-            Some("upper-left") => SeriesLabelPosition::UpperLeft,
-            Some("lower-right") => SeriesLabelPosition::LowerRight,
-            Some("lower-left") => SeriesLabelPosition::LowerLeft,
-            Some("middle-right") => SeriesLabelPosition::MiddleRight,
-            _ => SeriesLabelPosition::UpperRight,
-        })
+        .position(legend_position(p))
         .draw()
         .map_err(e)?;
     root.present().map_err(e)?;
@@ -435,12 +469,18 @@ enum Content {
     Heat(heat::Grid),
     /// A regions grid.
     Regions(heat::Grid),
+    /// Grouped bars.
+    Bars(bars::Bars),
+    /// Scatter of two measures per point.
+    Scatter(BTreeMap<String, Vec<(f64, f64)>>),
 }
 
 fn content(p: &Plot, t: &Table) -> std::result::Result<Content, String> {
     Ok(match p.kind.as_str() {
         "heatmap" => Content::Heat(heat::grid(p, t, None)?),
         "regions" => Content::Regions(heat::regions(p, t)?),
+        "bars" => Content::Bars(bars::bars(p, t)?),
+        "scatter" => Content::Scatter(bars::scatter(p, t)?),
         _ => {
             let mut vlines: Vec<f64> = p.vline.into_iter().collect();
             if let Some(w) = &p.vline_where {
@@ -480,6 +520,8 @@ where
         Content::Lines(data, vlines) => draw_any(root, p, data, vlines),
         Content::Heat(g) => heat::draw_heatmap(root, p, g),
         Content::Regions(g) => heat::draw_regions(root, p, g),
+        Content::Bars(b) => bars::draw_bars(root, p, b),
+        Content::Scatter(d) => bars::draw_scatter(root, p, d),
     }
 }
 
@@ -490,7 +532,11 @@ pub fn write(p: &Plot, t: &Table, dir: &Path) -> Result<()> {
         path: dir.join(&p.file),
         message: m,
     };
-    let size = (960u32, 600u32);
+    let size = if p.kind == "bars" {
+        (1000u32, 720u32)
+    } else {
+        (960u32, 600u32)
+    };
     let c = content(p, t).map_err(err)?;
     let png = dir.join(format!("{}.png", p.file));
     std::fs::create_dir_all(dir).map_err(crate::error::io(dir))?;
