@@ -161,6 +161,11 @@ pub struct Measure {
     /// Eigenvalues reported (top_eigs / spectrum).
     #[serde(default = "default_k")]
     pub k: usize,
+    /// Spec keys (dotted paths, e.g. `task.D_inp`) that alone, with the spec seed and the measure's
+    /// name, seed this measurement's random draws: points that agree on them share the draws (kpflow
+    /// redraws its surrogate W once per D_inp row). Default: the point's own seed.
+    #[serde(default)]
+    pub seed_from: Vec<String>,
     /// Size of a measurement-owned object: the Gaussian surrogate's n (`resolvent_gaussian`,
     /// default H) or the filter length T_max (`scalar_filter`, default 20).
     #[serde(default)]

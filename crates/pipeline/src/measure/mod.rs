@@ -779,6 +779,25 @@ fn base_row(m: &Measure, iteration: i64, seed: u64) -> Row {
     }
 }
 
+/// The seed of a measurement with `seed_from`: a hash of the spec seed, the measure's name and the
+/// values of the named keys in the resolved spec.
+fn shared_seed(spec: &Spec, m: &Measure) -> Result<u64, String> {
+    let doc = toml::Value::try_from(spec).map_err(|e| e.to_string())?;
+    let mut h = blake3::Hasher::new();
+    h.update(&spec.experiment.seed.to_le_bytes());
+    h.update(m.name.as_bytes());
+    for key in &m.seed_from {
+        let v = key
+            .split('.')
+            .try_fold(&doc, |v, part| v.get(part))
+            .ok_or_else(|| format!("seed_from key `{key}` is not in the spec"))?;
+        h.update(key.as_bytes());
+        h.update(v.to_string().as_bytes());
+    }
+    let b = h.finalize();
+    Ok(u64::from_le_bytes(b.as_bytes()[..8].try_into().unwrap_or([0; 8])) >> 1)
+}
+
 /// Computes every measurement of one resolved point.
 pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
     if spec.measures.iter().all(|m| m.operator == "scalar_filter") {
@@ -890,7 +909,11 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
         *readout.params_mut() = rp;
         let ro = built.rollout(&data)?;
         for (mi, m) in spec.measures.iter().enumerate() {
-            let mseed = seed.wrapping_add(1 + mi as u64);
+            let mseed = if m.seed_from.is_empty() {
+                seed.wrapping_add(1 + mi as u64)
+            } else {
+                shared_seed(spec, m).map_err(|e| format!("measure `{}`: {e}", m.name))?
+            };
             if m.statistic == "target_rayleigh" || m.statistic == "alignment_init" {
                 let value = special(spec, &built, &readout, &ro, &data, m, mseed, seed)
                     .map_err(|x| format!("measure `{}`: {x}", m.name))?;
@@ -1002,4 +1025,44 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(gain: f64, d_inp: i64) -> Spec {
+        toml::from_str(&format!(
+            r#"
+[experiment]
+name = "t"
+seed = 4
+[model]
+arch = "rnn"
+hidden = 8
+gain = {gain}
+[task]
+kind = "low_rank_forecast"
+D_inp = {d_inp}
+batch = 2
+[[measure]]
+name = "W"
+operator = "resolvent_gaussian"
+statistic = "eff_rank"
+seed_from = ["task.D_inp"]
+"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn seed_from_shares_draws_exactly_across_the_other_keys() {
+        let (a, b, c) = (spec(0.5, 10), spec(1.5, 10), spec(0.5, 11));
+        let sa = shared_seed(&a, &a.measures[0]).unwrap();
+        assert_eq!(sa, shared_seed(&b, &b.measures[0]).unwrap());
+        assert_ne!(sa, shared_seed(&c, &c.measures[0]).unwrap());
+        let mut bad = a.measures[0].clone();
+        bad.seed_from = vec!["task.nope".into()];
+        assert!(shared_seed(&a, &bad).unwrap_err().contains("task.nope"));
+    }
 }
