@@ -641,3 +641,44 @@ fn f03c_leading_forecast_mode_is_shared_by_all_trials() {
         assert!(positive(m) < 0.8, "mode {}: {}", m + 1, positive(m));
     }
 }
+
+#[test]
+fn every_figure_spec_has_current_committed_results_and_notes() {
+    // A spec edited without rerunning `reproduce-all` (or results without NOTES) fails here.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut specs: Vec<_> = std::fs::read_dir(root.join("experiments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    specs.sort();
+    assert!(specs.len() >= 13, "{specs:?}");
+    for p in specs {
+        let sf = gentk_pipeline::spec::load(&p).unwrap();
+        let name = &sf.spec.experiment.name;
+        assert_eq!(
+            p.file_stem().unwrap().to_str().unwrap(),
+            name,
+            "results/<name> must match the spec's file name"
+        );
+        assert!(
+            gentk_pipeline::runner::is_current(&sf, &root.join("results")),
+            "results/{name} is stale: run `gentk reproduce-all`"
+        );
+        let dir = root.join("results").join(name);
+        assert!(
+            dir.join("NOTES.md").is_file(),
+            "results/{name}/NOTES.md missing"
+        );
+        for plot in &sf.spec.plots {
+            for ext in ["png", "svg"] {
+                assert!(
+                    dir.join(format!("{}.{ext}", plot.file)).is_file(),
+                    "{name}: {}.{ext}",
+                    plot.file
+                );
+            }
+        }
+        assert!(!table(name).rows.is_empty(), "{name}: empty table");
+    }
+}
