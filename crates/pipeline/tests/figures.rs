@@ -209,7 +209,7 @@ fn f03_planted_fixed_points_localise_the_temporal_modes() {
         for r in t
             .rows
             .iter()
-            .filter(|r| f(&r[fp]) == nfps && s(&r[st]).contains("temporal_modes"))
+            .filter(|r| f(&r[fp]) == nfps && s(&r[st]).trim_matches('"') == "temporal_modes")
         {
             if let (Cell::I(Some(m)), Cell::I(Some(b))) = (&r[idx], &r[trial])
                 && *m == mode
@@ -572,7 +572,7 @@ fn modes_of(
     for r in t
         .rows
         .iter()
-        .filter(|r| s(&r[st]).contains("temporal_modes"))
+        .filter(|r| s(&r[st]).trim_matches('"') == "temporal_modes")
     {
         if let (Cell::I(Some(m)), Cell::I(Some(b)), Cell::I(Some(k))) =
             (&r[idx], &r[trial], &r[step])

@@ -99,6 +99,7 @@ pub const STATISTICS: &[&str] = &[
     "top_eigs",
     "spectrum",
     "temporal_modes",
+    "temporal_modes_weighted",
     "time_spectrum",
     "target_rayleigh",
     "alignment_init",
@@ -415,14 +416,17 @@ fn temporal_modes<A: LinearOp>(a: &A, m: &Measure, seed: u64) -> Result<Vec<Mode
     )
     .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
+    // kpflow's "weighted mode" λ_i² u_i (PAPER F3) when asked; unit eigenvectors otherwise.
+    let weighted = m.statistic == "temporal_modes_weighted";
     for (i, v) in r.vectors.iter().enumerate() {
+        let w = if weighted { r.values[i] * r.values[i] } else { 1.0 };
         let big = v
             .iter()
             .copied()
             .fold(0.0f64, |acc, x| if x.abs() > acc.abs() { x } else { acc });
         let sign = if big < 0.0 { -1.0 } else { 1.0 };
         for (pos, x) in v.iter().enumerate() {
-            out.push((i as i64, (pos / t) as i64, (pos % t) as i64, sign * x));
+            out.push((i as i64, (pos / t) as i64, (pos % t) as i64, w * sign * x));
         }
     }
     Ok(out)
@@ -955,7 +959,7 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
                 }
                 continue;
             }
-            if m.statistic == "temporal_modes" {
+            if m.statistic.starts_with("temporal_modes") {
                 let g = GlobalNtk::new(built.sm(), &ro);
                 let e = |x: gentk_ntk::NtkError| format!("measure `{}`: {x}", m.name);
                 let entries = match m.operator.as_str() {
