@@ -281,6 +281,10 @@ pub struct Plot {
     /// value, found by linear interpolation (e.g. ρ(J) = 1).
     #[serde(default)]
     pub vline_where: Option<VlineWhere>,
+    /// Legend text template of line charts: `{measure}` and `{<group column>}` are replaced, e.g.
+    /// `"g = {model.gain}"`. Default: "measure (column = value, …)".
+    #[serde(default)]
+    pub label: Option<String>,
     /// Legend corner: `upper-right` (default), `upper-left`, `lower-right`, `lower-left`,
     /// `middle-right`.
     #[serde(default)]

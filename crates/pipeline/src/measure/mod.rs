@@ -419,7 +419,11 @@ fn temporal_modes<A: LinearOp>(a: &A, m: &Measure, seed: u64) -> Result<Vec<Mode
     // kpflow's "weighted mode" λ_i² u_i (PAPER F3) when asked; unit eigenvectors otherwise.
     let weighted = m.statistic == "temporal_modes_weighted";
     for (i, v) in r.vectors.iter().enumerate() {
-        let w = if weighted { r.values[i] * r.values[i] } else { 1.0 };
+        let w = if weighted {
+            r.values[i] * r.values[i]
+        } else {
+            1.0
+        };
         let big = v
             .iter()
             .copied()

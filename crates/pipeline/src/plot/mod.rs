@@ -190,6 +190,25 @@ pub fn tick(v: f64) -> String {
     }
 }
 
+/// A series' legend text: the plot's `label` template with `{measure}` and `{<group column>}`
+/// replaced from the series key "measure (col = v, …)", or the key itself.
+pub fn display_label(p: &Plot, key: &str) -> String {
+    let Some(template) = &p.label else {
+        return key.to_string();
+    };
+    let (measure, rest) = match key.split_once(" (") {
+        Some((m, r)) if r.ends_with(')') => (m, &r[..r.len() - 1]),
+        _ => (key, ""),
+    };
+    let mut out = template.replace("{measure}", measure);
+    for part in rest.split(", ").filter(|x| !x.is_empty()) {
+        if let Some((c, v)) = part.split_once(" = ") {
+            out = out.replace(&format!("{{{c}}}"), v.trim_matches('"'));
+        }
+    }
+    out
+}
+
 /// The legend corner of a chart.
 pub(crate) fn legend_position(p: &Plot) -> SeriesLabelPosition {
     match p.legend.as_deref() {
@@ -407,7 +426,7 @@ where
             let text = if mode.is_some() {
                 label.trim_end_matches(" (trial 0)").to_string() + " (all trials)"
             } else {
-                label.clone()
+                display_label(p, label)
             };
             series.label(text).legend(move |(x, y)| {
                 if dashed {
@@ -571,5 +590,13 @@ mod tests {
         assert_eq!(tick(2.5e-7), "2.5e-7");
         assert_eq!(tick(2.0), "2");
         assert_eq!(tick(0.125), "0.125");
+        let p: Plot = toml::from_str(
+            "file = \"f\"\nx = \"model.gain\"\nlabel = \"{measure}: g = {model.gain}, {model.arch}\"",
+        )
+        .unwrap();
+        assert_eq!(
+            display_label(&p, "w_t (model.gain = 0.1, model.arch = \"rnn\")"),
+            "w_t: g = 0.1, rnn"
+        );
     }
 }
