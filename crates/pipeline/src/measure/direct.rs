@@ -89,9 +89,11 @@ fn resolvent_stat(w: faer::MatRef<'_, f64>, m: &Measure) -> Result<f64, String> 
     match m.statistic.as_str() {
         "eff_rank" => resolvent_pr(w),
         "bias" => Ok(1.0 - resolvent_pr(w)? / n),
+        // kpflow's compat form 1 − cos_F(R Rᵀ, I) = 1 − √(PR/n) (cos_F(A, I) = tr A/(‖A‖_F √n)).
+        "bias_compat" => Ok(1.0 - (resolvent_pr(w)? / n).sqrt()),
         "spectral_radius" => spectral_radius(w),
         other => Err(format!(
-            "statistic `{other}` does not apply to operator `{}` (eff_rank, bias, spectral_radius)",
+            "statistic `{other}` does not apply to operator `{}` (eff_rank, bias, bias_compat, spectral_radius)",
             m.operator
         )),
     }
@@ -203,6 +205,14 @@ mod tests {
             .sum();
         let pr = resolvent_pr(w.as_ref()).unwrap();
         assert!((pr - tr * tr / fro2).abs() < 1e-10 * pr);
+        // The compat bias 1 − √(PR/n) is 1 − cos_F(R Rᵀ, I) computed densely.
+        let cos_i = tr / (fro2.sqrt() * (n as f64).sqrt());
+        let m = Measure {
+            statistic: "bias_compat".into(),
+            ..toml::from_str("name = \"b\"\noperator = \"resolvent\"\nstatistic = \"x\"").unwrap()
+        };
+        let b = resolvent_stat(w.as_ref(), &m).unwrap();
+        assert!((b - (1.0 - cos_i)).abs() < 1e-12, "{b} vs {}", 1.0 - cos_i);
         // Identity resolvent: PR = n; singular I − W is refused.
         assert!((resolvent_pr(Mat::<f64>::zeros(n, n).as_ref()).unwrap() - n as f64).abs() < 1e-12);
         assert!(resolvent_pr(Mat::<f64>::identity(n, n).as_ref()).is_err());

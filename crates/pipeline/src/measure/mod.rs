@@ -110,6 +110,7 @@ pub const STATISTICS: &[&str] = &[
     "bias_space",
     "bias_time",
     "bias",
+    "bias_compat",
     "spectral_radius",
     "max_norm",
     "weights",
