@@ -135,19 +135,19 @@ pub struct AttentionTape {
     pub batch: usize,
     /// Tokens per trial.
     pub time: usize,
-    x_in: Mat<f64>,
-    h0: Mat<f64>,
-    q: Mat<f64>,
-    k: Mat<f64>,
-    v: Mat<f64>,
+    pub(crate) x_in: Mat<f64>,
+    pub(crate) h0: Mat<f64>,
+    pub(crate) q: Mat<f64>,
+    pub(crate) k: Mat<f64>,
+    pub(crate) v: Mat<f64>,
     /// Attention matrices, index b·heads + h, each T x T (rows: queries).
     pub probs: Vec<Mat<f64>>,
-    a: Mat<f64>,
-    ao: Mat<f64>,
-    u1: Mat<f64>,
-    h1: Mat<f64>,
-    u2: Mat<f64>,
-    h2: Mat<f64>,
+    pub(crate) a: Mat<f64>,
+    pub(crate) ao: Mat<f64>,
+    pub(crate) u1: Mat<f64>,
+    pub(crate) h1: Mat<f64>,
+    pub(crate) u2: Mat<f64>,
+    pub(crate) h2: Mat<f64>,
     /// Outputs y, N x d_out.
     pub y: Mat<f64>,
 }
@@ -300,66 +300,10 @@ impl AttentionBlock {
         &self.cfg
     }
 
-    fn w(&self, i: usize) -> MatRef<'_, f64> {
-        tensor_matrix(self.params.values(), &self.e[i])
-    }
-
-    fn features(&self, x: &[f64], n: usize) -> Mat<f64> {
-        let din = self.cfg.d_input;
-        match self.cfg.fourier_freqs {
-            None => MatRef::from_row_major_slice(x, n, din).to_owned(),
-            Some(k) => Mat::from_fn(n, 2 * k + 1, |s, c| {
-                let v = x[s];
-                if c == 0 {
-                    v
-                } else if c <= k {
-                    (2.0 * std::f64::consts::PI * 2f64.powi(c as i32 - 1) * v).sin()
-                } else {
-                    (2.0 * std::f64::consts::PI * 2f64.powi((c - k) as i32 - 1) * v).cos()
-                }
-            }),
-        }
-    }
-
-    /// The fixed sinusoidal table (T x D), zero beyond `components` channels.
-    fn sinusoid(&self, time: usize, components: usize) -> Mat<f64> {
+    /// h0 = x_in W_inᵀ + b_in (+ the positional term), per token (N x D).
+    pub(crate) fn input_projection(&self, x_in: &Mat<f64>, time: usize) -> Mat<f64> {
         let d = self.cfg.d_model;
-        Mat::from_fn(time, d, |t, c| {
-            if c >= components {
-                return 0.0;
-            }
-            let i = (c / 2) as f64;
-            let ang = t as f64 / 10000f64.powf(2.0 * i / d as f64);
-            if c % 2 == 0 { ang.sin() } else { ang.cos() }
-        })
-    }
-
-    /// Forward pass on x `[B, T, d_in]`.
-    pub fn forward(&self, x: &[f64], batch: usize, time: usize) -> Result<AttentionTape> {
-        let (d, nh) = (self.cfg.d_model, self.cfg.n_heads);
-        if batch == 0 || time == 0 || time > self.cfg.max_seq_len {
-            return Err(config(
-                "batch/time",
-                format!(
-                    "need B ≥ 1 and 1 ≤ T ≤ max_seq_len {}",
-                    self.cfg.max_seq_len
-                ),
-            ));
-        }
-        let n = batch * time;
-        check_size(
-            "inputs",
-            &format!("[{batch}, {time}, {}]", self.cfg.d_input),
-            n * self.cfg.d_input,
-            x.len(),
-        )?;
-        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(config(
-                "inputs",
-                format!("non-finite value at flat index {i}"),
-            ));
-        }
-        let x_in = self.features(x, n);
+        let n = x_in.nrows();
         let mut h0 = abt(x_in.as_ref(), self.w(0));
         let b_in = &self.params.values()[self.e[1].range()];
         let pos = match self.cfg.positional {
@@ -375,11 +319,20 @@ impl AttentionBlock {
                 h0[(s, c)] += b_in[c] + pos.as_ref().map_or(0.0, |p| p[(s % time, c)]);
             }
         }
-        let (q, k, v) = (
-            abt(h0.as_ref(), self.w(2)),
-            abt(h0.as_ref(), self.w(3)),
-            abt(h0.as_ref(), self.w(4)),
-        );
+        h0
+    }
+
+    /// Multi-head softmax attention of per-token q, k, v (N x D): a = [A_h v_h]_h and the A_h.
+    pub(crate) fn attend(
+        &self,
+        q: &Mat<f64>,
+        k: &Mat<f64>,
+        v: &Mat<f64>,
+        batch: usize,
+        time: usize,
+    ) -> (Mat<f64>, Vec<Mat<f64>>) {
+        let (d, nh) = (self.cfg.d_model, self.cfg.n_heads);
+        let n = batch * time;
         let dh = d / nh;
         let scale = 1.0 / (dh as f64).sqrt();
         let mut a = Mat::zeros(n, d);
@@ -388,7 +341,7 @@ impl AttentionBlock {
             for hd in 0..nh {
                 let rows =
                     |m: &Mat<f64>| m.as_ref().submatrix(b * time, hd * dh, time, dh).to_owned();
-                let (qh, kh, vh) = (rows(&q), rows(&k), rows(&v));
+                let (qh, kh, vh) = (rows(q), rows(k), rows(v));
                 let mut sc = abt(qh.as_ref(), kh.as_ref());
                 for i in 0..time {
                     let row_max = (0..time)
@@ -417,6 +370,75 @@ impl AttentionBlock {
                 probs.push(sc);
             }
         }
+        (a, probs)
+    }
+
+    pub(crate) fn w(&self, i: usize) -> MatRef<'_, f64> {
+        tensor_matrix(self.params.values(), &self.e[i])
+    }
+
+    pub(crate) fn features(&self, x: &[f64], n: usize) -> Mat<f64> {
+        let din = self.cfg.d_input;
+        match self.cfg.fourier_freqs {
+            None => MatRef::from_row_major_slice(x, n, din).to_owned(),
+            Some(k) => Mat::from_fn(n, 2 * k + 1, |s, c| {
+                let v = x[s];
+                if c == 0 {
+                    v
+                } else if c <= k {
+                    (2.0 * std::f64::consts::PI * 2f64.powi(c as i32 - 1) * v).sin()
+                } else {
+                    (2.0 * std::f64::consts::PI * 2f64.powi((c - k) as i32 - 1) * v).cos()
+                }
+            }),
+        }
+    }
+
+    /// The fixed sinusoidal table (T x D), zero beyond `components` channels.
+    pub(crate) fn sinusoid(&self, time: usize, components: usize) -> Mat<f64> {
+        let d = self.cfg.d_model;
+        Mat::from_fn(time, d, |t, c| {
+            if c >= components {
+                return 0.0;
+            }
+            let i = (c / 2) as f64;
+            let ang = t as f64 / 10000f64.powf(2.0 * i / d as f64);
+            if c % 2 == 0 { ang.sin() } else { ang.cos() }
+        })
+    }
+
+    /// Forward pass on x `[B, T, d_in]`.
+    pub fn forward(&self, x: &[f64], batch: usize, time: usize) -> Result<AttentionTape> {
+        if batch == 0 || time == 0 || time > self.cfg.max_seq_len {
+            return Err(config(
+                "batch/time",
+                format!(
+                    "need B ≥ 1 and 1 ≤ T ≤ max_seq_len {}",
+                    self.cfg.max_seq_len
+                ),
+            ));
+        }
+        let n = batch * time;
+        check_size(
+            "inputs",
+            &format!("[{batch}, {time}, {}]", self.cfg.d_input),
+            n * self.cfg.d_input,
+            x.len(),
+        )?;
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(config(
+                "inputs",
+                format!("non-finite value at flat index {i}"),
+            ));
+        }
+        let x_in = self.features(x, n);
+        let h0 = self.input_projection(&x_in, time);
+        let (q, k, v) = (
+            abt(h0.as_ref(), self.w(2)),
+            abt(h0.as_ref(), self.w(3)),
+            abt(h0.as_ref(), self.w(4)),
+        );
+        let (a, probs) = self.attend(&q, &k, &v, batch, time);
         let ao = abt(a.as_ref(), self.w(5));
         let (u1, _) = gelu_mat(&ao);
         let h1 = abt(u1.as_ref(), self.w(6));

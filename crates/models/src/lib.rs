@@ -20,6 +20,7 @@
 
 pub mod activations;
 pub mod attention;
+pub mod attention_fine;
 pub mod cells;
 pub mod error;
 pub mod init;
@@ -30,6 +31,7 @@ pub mod train;
 pub mod weights;
 
 pub use attention::{AttentionBlock, AttentionConfig, AttentionTape, Positional};
+pub use attention_fine::FineBlock;
 pub use cells::{
     Activation, Gru, GruConfig, LeakyRnn, LeakyRnnConfig, Mlp, MlpConfig, TanhRnn, TanhRnnConfig,
 };

@@ -79,9 +79,15 @@ pub struct ModelSpec {
     /// Planted fixed points (leaky RNN).
     #[serde(default)]
     pub fixed_points: usize,
-    /// Readout outputs (default: the task's output channels).
+    /// Readout outputs (default: the task's output channels; attention: d_output, default 1).
     #[serde(default)]
     pub outputs: Option<usize>,
+    /// Attention heads (arch `attention`; default 1).
+    #[serde(default)]
+    pub heads: Option<usize>,
+    /// Attention block's MLP width (arch `attention`; default 2·hidden).
+    #[serde(default)]
+    pub mlp_hidden: Option<usize>,
 }
 
 fn one() -> f64 {

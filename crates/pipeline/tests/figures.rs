@@ -138,6 +138,22 @@ fn f01_kronecker_core_and_operator_identities_are_exact() {
         let spread = &vals[&(model.clone(), "K block spread".to_string())];
         assert!(spread.iter().all(|&x| x > 0.1), "{model}: {spread:?}");
     }
+    // Attention toy: fine-grained K and P K Pᵀ against dense 4-point finite differences (h = 1e-3,
+    // error budget ~1e-12; NOTES.md), adjoint defect at round-off.
+    let att = f01_values("f01_kron_exact_attention");
+    assert_eq!(att.len(), 3);
+    for ((_, meas), xs) in &att {
+        assert_eq!(xs.len(), 2, "{meas}: heads 1 and 2");
+        let tol = if meas.starts_with("adjoint") {
+            1e-14
+        } else {
+            1e-10
+        };
+        assert!(
+            xs.iter().all(|&x| (0.0..tol).contains(&x)),
+            "{meas}: {xs:?}"
+        );
+    }
     // Randomized part (H = 64, memory-pro 20 x 90, Hutch++ with 100 matvecs): the relative
     // difference estimates and adjoint defects are also at round-off.
     let rnd = f01_values("f01_kron_exact_randomized");

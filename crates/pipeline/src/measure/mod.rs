@@ -11,13 +11,20 @@ use gentk_linalg::{Gram, LinearOp, PtraceVariant};
 use gentk_models::*;
 use gentk_ntk::GlobalNtk;
 use gentk_ntk::analysis::{SPACE, TIME, exact_stats, top_modes};
-use gentk_tasks::{BatchSampler, Dataset, TaskConfig, generate};
+use gentk_tasks::{BatchSampler, Dataset, generate};
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{Measure, Spec};
 
+pub mod attention;
+mod build;
 pub mod checks;
 pub mod direct;
+mod schema;
+
+use build::{Built, build_model};
+use schema::task_config;
+pub use schema::{ARCHS, LEGENDS, OPERATORS, PLOT_KINDS, STATISTICS, check_measure, validate};
 
 /// Largest state dimension an `exact` measurement materialises.
 pub const EXACT_LIMIT: usize = 4096;
@@ -59,322 +66,6 @@ pub struct Row {
 
 fn minus_one() -> i64 {
     -1
-}
-
-/// Known architectures.
-pub const ARCHS: &[&str] = &[
-    "leaky-rnn",
-    "linear-rnn",
-    "rnn",
-    "gru",
-    "mlp-relu",
-    "mlp-residual",
-];
-/// Known operators.
-pub const OPERATORS: &[&str] = &[
-    "k",
-    "k_autodiff",
-    "ntk",
-    "pp_star",
-    "output_ntk",
-    "p_inv",
-    "j_theta",
-    "gram",
-    "p",
-    "data",
-    "training",
-    "activity",
-    "resolvent",
-    "resolvent_gaussian",
-    "states",
-    "scalar_filter",
-];
-/// Known statistics.
-pub const STATISTICS: &[&str] = &[
-    "trace",
-    "fro2",
-    "eff_rank",
-    "eff_rank_space",
-    "eff_rank_time",
-    "top_eigs",
-    "spectrum",
-    "temporal_modes",
-    "temporal_modes_weighted",
-    "time_spectrum",
-    "target_rayleigh",
-    "alignment_init",
-    "alignment_pp_star",
-    "data_pr",
-    "loss",
-    "kron_error",
-    "bias_space",
-    "bias_time",
-    "bias",
-    "bias_compat",
-    "spectral_radius",
-    "max_norm",
-    "weights",
-    "adjoint_defect",
-    "inverse_error",
-    "block_defect",
-    "block_spread",
-    "core_norm_ratio",
-    "core_align_exact",
-    "core_align_kpflow",
-    "site_gram_pr",
-];
-
-/// Chart kinds.
-pub const PLOT_KINDS: &[&str] = &[
-    "line",
-    "cumulative",
-    "heatmap",
-    "modes",
-    "regions",
-    "bars",
-    "scatter",
-];
-
-/// Legend positions of line charts.
-pub const LEGENDS: &[&str] = &[
-    "upper-right",
-    "upper-left",
-    "lower-right",
-    "lower-left",
-    "middle-right",
-];
-
-/// Checks names in a measurement; the error names the field.
-pub fn check_measure(m: &Measure) -> Result<(), (String, String)> {
-    let bad = |field: &str, v: &str, list: &[&str]| {
-        Err((
-            field.to_string(),
-            format!("unknown {field} `{v}`; expected one of {}", list.join(", ")),
-        ))
-    };
-    if !OPERATORS.contains(&m.operator.as_str()) {
-        return bad("operator", &m.operator, OPERATORS);
-    }
-    if !STATISTICS.contains(&m.statistic.as_str()) {
-        return bad("statistic", &m.statistic, STATISTICS);
-    }
-    if !["textbook", "compress_sum", "compress_mean"].contains(&m.variant.as_str()) {
-        return bad(
-            "variant",
-            &m.variant,
-            &["textbook", "compress_sum", "compress_mean"],
-        );
-    }
-    if !["exact", "randomized"].contains(&m.estimator.as_str()) {
-        return bad("estimator", &m.estimator, &["exact", "randomized"]);
-    }
-    if m.budget < 6 {
-        return Err(("budget".into(), format!("must be ≥ 6, got {}", m.budget)));
-    }
-    Ok(())
-}
-
-fn task_config(spec: &Spec) -> Result<TaskConfig, String> {
-    TaskConfig::deserialize(toml::Value::Table(spec.task.config.clone()))
-        .map_err(|e| format!("task: {e}"))
-}
-
-/// Validates a resolved point spec without computing; the error names the key path.
-pub fn validate(spec: &Spec) -> Result<(), (String, String)> {
-    if !ARCHS.contains(&spec.model.arch.as_str()) {
-        return Err((
-            "model.arch".into(),
-            format!(
-                "unknown architecture `{}`; expected one of {}",
-                spec.model.arch,
-                ARCHS.join(", ")
-            ),
-        ));
-    }
-    if spec.model.hidden == 0 {
-        return Err(("model.hidden".into(), "must be ≥ 1".into()));
-    }
-    if !(spec.model.dt > 0.0 && spec.model.dt <= 1.0) {
-        return Err((
-            "model.dt".into(),
-            format!("must lie in (0, 1], got {}", spec.model.dt),
-        ));
-    }
-    if spec.task.batch == 0 {
-        return Err(("task.batch".into(), "must be ≥ 1".into()));
-    }
-    task_config(spec).map_err(|e| {
-        // Point at the offending key when serde names it.
-        let key = e
-            .split("unknown field `")
-            .nth(1)
-            .and_then(|r| r.split('`').next())
-            .map_or("task.kind".to_string(), |k| format!("task.{k}"));
-        (key, e)
-    })?;
-    if spec.measures.is_empty() {
-        return Err((
-            "measure".into(),
-            "at least one [[measure]] is needed".into(),
-        ));
-    }
-    for m in &spec.measures {
-        check_measure(m).map_err(|(f, e)| {
-            (
-                format!("measure.{f}"),
-                format!("in measure `{}`: {e}", m.name),
-            )
-        })?;
-    }
-    for p in &spec.plots {
-        if !PLOT_KINDS.contains(&p.kind.as_str()) {
-            return Err((
-                "plot.kind".into(),
-                format!(
-                    "unknown plot kind `{}`; expected one of {}",
-                    p.kind,
-                    PLOT_KINDS.join(", ")
-                ),
-            ));
-        }
-        if p.kind == "scatter" && p.measures.len() != 2 {
-            return Err((
-                "plot.kind".into(),
-                format!(
-                    "scatter `{}` needs measures = [x measure, y measure]",
-                    p.file
-                ),
-            ));
-        }
-        if (p.kind == "heatmap" || p.kind == "regions") && p.y.is_none() {
-            return Err((
-                "plot.kind".into(),
-                format!("{} `{}` needs a `y` column", p.kind, p.file),
-            ));
-        }
-        if p.kind == "regions" && (p.measures.len() != 2 || p.threshold.is_none()) {
-            return Err((
-                "plot.kind".into(),
-                format!(
-                    "regions `{}` needs measures = [space, time] and a threshold",
-                    p.file
-                ),
-            ));
-        }
-        if let Some(l) = &p.legend
-            && !LEGENDS.contains(&l.as_str())
-        {
-            return Err((
-                "plot.legend".into(),
-                format!(
-                    "unknown legend position `{l}`; expected one of {}",
-                    LEGENDS.join(", ")
-                ),
-            ));
-        }
-        if let Some(c) = &p.colormap
-            && !["viridis", "magma"].contains(&c.as_str())
-        {
-            return Err((
-                "plot.colormap".into(),
-                format!("unknown colour map `{c}`; expected viridis or magma"),
-            ));
-        }
-    }
-    if let Some(t) = &spec.train
-        && !["sgd", "adam"].contains(&t.optimizer.as_str())
-    {
-        return Err((
-            "train.optimizer".into(),
-            format!("unknown optimizer `{}`; expected sgd or adam", t.optimizer),
-        ));
-    }
-    Ok(())
-}
-
-enum Built {
-    Rec(Box<dyn Recurrent>),
-    Mlp(Mlp),
-}
-
-impl Built {
-    fn sm(&self) -> &dyn StepModel {
-        match self {
-            Built::Rec(m) => m.as_ref(),
-            Built::Mlp(m) => m,
-        }
-    }
-    fn rollout(&self, d: &Dataset) -> Result<Rollout, String> {
-        match self {
-            Built::Rec(m) => m
-                .rollout(&d.inputs, d.n, d.time, None)
-                .map_err(|e| e.to_string()),
-            Built::Mlp(m) => {
-                let x: Vec<f64> = (0..d.n)
-                    .flat_map(|b| (0..d.n_in).map(move |c| (b, c)))
-                    .map(|(b, c)| d.input(b, 0, c))
-                    .collect();
-                m.forward(&x, d.n).map_err(|e| e.to_string())
-            }
-        }
-    }
-}
-
-fn build_model(spec: &Spec, n_x: usize, seed: u64) -> Result<Built, String> {
-    let m = &spec.model;
-    let e = |x: ModelError| x.to_string();
-    Ok(match m.arch.as_str() {
-        "leaky-rnn" | "linear-rnn" => {
-            let mut c = LeakyRnnConfig::new(n_x, m.hidden);
-            c.dt = m.dt;
-            c.linear = m.arch == "linear-rnn";
-            c.bias = m.bias.unwrap_or(false);
-            let mut r = LeakyRnn::init(c, m.gain, seed).map_err(e)?;
-            if m.fixed_points > 0 {
-                r.plant_fixed_points(m.fixed_points, seed).map_err(e)?;
-            }
-            Built::Rec(Box::new(r))
-        }
-        "rnn" => {
-            let b = m.bias.unwrap_or(true);
-            Built::Rec(Box::new(
-                TanhRnn::init(
-                    TanhRnnConfig {
-                        input: n_x,
-                        hidden: m.hidden,
-                        bias_ih: b,
-                        bias_hh: b,
-                    },
-                    m.gain,
-                    seed,
-                )
-                .map_err(e)?,
-            ))
-        }
-        "gru" => Built::Rec(Box::new(
-            Gru::init(
-                GruConfig {
-                    input: n_x,
-                    hidden: m.hidden,
-                    bias: m.bias.unwrap_or(true),
-                },
-                m.gain,
-                seed,
-            )
-            .map_err(e)?,
-        )),
-        "mlp-relu" | "mlp-residual" => {
-            let depth = m.depth.ok_or("model.depth is required for MLPs")?;
-            let mut c = if m.arch == "mlp-relu" {
-                MlpConfig::deep_relu(n_x, m.hidden, depth)
-            } else {
-                MlpConfig::residual_tanh(n_x, m.hidden, depth)
-            };
-            c.bias = m.bias.unwrap_or(true);
-            Built::Mlp(Mlp::init(c, m.gain, seed).map_err(e)?)
-        }
-        other => return Err(format!("unknown architecture `{other}`")),
-    })
 }
 
 type Value3 = (i64, f64, Option<f64>, i64);
@@ -788,6 +479,19 @@ fn base_row(m: &Measure, iteration: i64, seed: u64) -> Row {
     }
 }
 
+/// Appends the rows of measurement `m`'s values.
+fn push_values(rows: &mut Vec<Row>, m: &Measure, iteration: i64, seed: u64, vals: Vec<Value3>) {
+    for (index, value, stderr, matvecs) in vals {
+        rows.push(Row {
+            index,
+            value,
+            stderr,
+            matvecs,
+            ..base_row(m, iteration, seed)
+        });
+    }
+}
+
 /// The seed of a measurement with `seed_from`: a hash of the spec seed, the measure's name and the
 /// values of the named keys in the resolved spec.
 fn shared_seed(spec: &Spec, m: &Measure) -> Result<u64, String> {
@@ -835,6 +539,16 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
         ));
     }
     let data = data.head(spec.task.batch).map_err(|e| e.to_string())?;
+    if spec.model.arch == "attention" {
+        if spec.train.is_some() {
+            return Err("training specs support recurrent models only".into());
+        }
+        let mut rows = Vec::new();
+        for (mi, vals) in attention::measure_all(spec, &data, seed)? {
+            push_values(&mut rows, &spec.measures[mi], -1, seed, vals);
+        }
+        return Ok(rows);
+    }
     let mut built = build_model(spec, data.n_in, seed)?;
     let outputs = spec.model.outputs.unwrap_or(data.n_out.max(1));
     let mut readout =
@@ -1022,15 +736,7 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
                 measure_one(&built, &readout, &ro, &data, m, mseed)
                     .map_err(|e| format!("measure `{}`: {e}", m.name))?
             };
-            for (index, value, stderr, matvecs) in vals {
-                rows.push(Row {
-                    index,
-                    value,
-                    stderr,
-                    matvecs,
-                    ..base_row(m, iteration, seed)
-                });
-            }
+            push_values(&mut rows, m, iteration, seed, vals);
         }
     }
     Ok(rows)
