@@ -280,6 +280,9 @@ pub struct Plot {
     /// Measurements drawn dashed (e.g. a theory curve).
     #[serde(default)]
     pub dashed: Vec<String>,
+    /// Measurements drawn as thin lines without markers (e.g. variants of a main curve).
+    #[serde(default)]
+    pub thin: Vec<String>,
     /// A dotted vertical reference line at this x.
     #[serde(default)]
     pub vline: Option<f64>,

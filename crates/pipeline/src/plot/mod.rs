@@ -394,7 +394,13 @@ where
             .copied()
             .filter(|q| (!p.log_x || q.0 > 0.0) && (!p.log_y || q.1 > 0.0))
             .collect();
-        let width = if mode.is_some() { 1 } else { 2 };
+        let is = |names: &[String]| {
+            names
+                .iter()
+                .any(|d| label == d || label.starts_with(&format!("{d} (")))
+        };
+        let thin = is(&p.thin);
+        let width = if mode.is_some() || thin { 1 } else { 2 };
         let pts: Vec<(f64, f64)> = if p.band {
             let q = quartiles(&pts);
             if q.len() > 1 {
@@ -408,10 +414,7 @@ where
         } else {
             pts
         };
-        let dashed = p
-            .dashed
-            .iter()
-            .any(|d| label == d || label.starts_with(&format!("{d} (")));
+        let dashed = is(&p.dashed);
         let style = c.stroke_width(width);
         let series = if dashed {
             chart
@@ -436,7 +439,7 @@ where
                 }
             });
         }
-        if mode.is_none() {
+        if mode.is_none() && !thin {
             chart
                 .draw_series(pts.iter().map(|&q| Circle::new(q, 3, c.filled())))
                 .map_err(e)?;
