@@ -134,6 +134,7 @@ pub fn attention_fine_checks(
     time: usize,
     h: f64,
 ) -> crate::Result<FineChecks> {
+    gentk_linalg::kernels::pin_sequential();
     let tape = block.forward(x, batch, time)?;
     let z = block.fine_state(&tape);
     let k_core = attention_fine_k(block, &tape)?;

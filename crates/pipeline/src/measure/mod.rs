@@ -513,6 +513,9 @@ fn shared_seed(spec: &Spec, m: &Measure) -> Result<u64, String> {
 
 /// Computes every measurement of one resolved point.
 pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
+    // faer's factorisations and operator products follow its global parallelism: sequential, so a
+    // point's numbers never depend on the thread count (parallelism is across points and chunks).
+    gentk_linalg::kernels::pin_sequential();
     if spec.measures.iter().all(|m| m.operator == "scalar_filter") {
         // Closed forms of the spec's gain only: no model or data is built.
         let mut rows = Vec::new();
