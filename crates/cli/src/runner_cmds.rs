@@ -150,25 +150,52 @@ pub fn cmd_validate(files: &[PathBuf]) -> Result<String> {
     Ok(out)
 }
 
-fn parquet_pairs(a: &Path, b: &Path) -> Result<Vec<(String, PathBuf, PathBuf)>> {
-    if a.is_dir() && b.is_dir() {
-        let mut names: Vec<String> = std::fs::read_dir(a)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".parquet"))
-            .collect();
-        names.sort();
-        Ok(names
-            .into_iter()
-            .map(|n| (n.clone(), a.join(&n), b.join(&n)))
-            .collect())
-    } else {
-        Ok(vec![(
-            a.display().to_string(),
-            a.to_path_buf(),
-            b.to_path_buf(),
-        )])
+/// Parquet files below `dir` (any depth), as sorted paths relative to it.
+fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for e in std::fs::read_dir(dir.join(&rel))
+            .with_context(|| format!("reading {}", dir.join(&rel).display()))?
+        {
+            let e = e?;
+            let r = rel.join(e.file_name());
+            if e.file_type()?.is_dir() {
+                stack.push(r);
+            } else if r.extension().is_some_and(|x| x == "parquet") {
+                out.push(r);
+            }
+        }
     }
+    out.sort();
+    Ok(out)
+}
+
+/// The tables to compare: two files, or every Parquet file below either directory (a result set
+/// `results/` or one figure's folder), paired by relative path; `None` marks a missing side.
+type Pair = (String, Option<PathBuf>, Option<PathBuf>);
+fn parquet_pairs(a: &Path, b: &Path) -> Result<Vec<Pair>> {
+    if !(a.is_dir() && b.is_dir()) {
+        return Ok(vec![(
+            a.display().to_string(),
+            Some(a.to_path_buf()),
+            Some(b.to_path_buf()),
+        )]);
+    }
+    let (fa, fb) = (parquet_files(a)?, parquet_files(b)?);
+    let mut all: Vec<&PathBuf> = fa.iter().chain(&fb).collect();
+    all.sort();
+    all.dedup();
+    if all.is_empty() {
+        bail!("no Parquet tables below {} or {}", a.display(), b.display());
+    }
+    Ok(all
+        .into_iter()
+        .map(|r| {
+            let side = |root: &Path, list: &[PathBuf]| list.contains(r).then(|| root.join(r));
+            (r.display().to_string(), side(a, &fa), side(b, &fb))
+        })
+        .collect())
 }
 
 /// `gentk diff A B`: a Markdown report; `Ok(false)` when something moved beyond tolerance.
@@ -180,6 +207,12 @@ pub fn cmd_diff(a: &Path, b: &Path, rtol: f64, atol: f64) -> Result<(String, boo
     );
     let mut clean = true;
     for (name, pa, pb) in parquet_pairs(a, b)? {
+        let (Some(pa), Some(pb)) = (pa, pb) else {
+            clean = false;
+            let side = if a.join(&name).exists() { "B" } else { "A" };
+            out.push_str(&format!("## {name}: missing in {side}\n\n"));
+            continue;
+        };
         let (ta, tb) = (table::read(&pa)?, table::read(&pb)?);
         let d = table::diff(&ta, &tb, rtol, atol);
         if d.is_empty() {

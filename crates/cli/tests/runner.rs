@@ -111,6 +111,35 @@ fn validate_show_and_diff() {
         rep.contains("| value |") && rep.contains("| seed |"),
         "{rep}"
     );
+    // Whole result sets (`results/` roots): tables are found below figure folders and paired by
+    // relative path; the moved numbers are reported, as is a table present on one side only.
+    let o = bin()
+        .arg("diff")
+        .arg(a.join("results"))
+        .arg(c.join("results"))
+        .output()
+        .unwrap();
+    let rep = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{rep}");
+    assert!(
+        rep.contains("## example_ranks_vs_gain/table.parquet: "),
+        "{rep}"
+    );
+    std::fs::create_dir_all(a.join("results/only_a")).unwrap();
+    std::fs::copy(&ta, a.join("results/only_a/table.parquet")).unwrap();
+    let o = bin()
+        .arg("diff")
+        .arg(a.join("results"))
+        .arg(b.join("results"))
+        .output()
+        .unwrap();
+    let rep = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{rep}");
+    assert!(
+        rep.contains("## only_a/table.parquet: missing in B")
+            && rep.contains("## example_ranks_vs_gain/table.parquet: no changes"),
+        "{rep}"
+    );
 }
 
 #[test]
