@@ -15,7 +15,7 @@ use crate::sweep::{Point, expand, set_path};
 use crate::table;
 
 /// Bump when a change alters numbers for unchanged specs: invalidates every cache entry.
-pub const ALGO_VERSION: &str = "gentk-algo-2";
+pub const ALGO_VERSION: &str = "gentk-algo-3";
 
 /// Where and how to run.
 #[derive(Debug, Clone)]

@@ -1,8 +1,7 @@
 //! Identity checks of F1 (PAPER §12.3): adjoint defects of every operator, ‖P P⁻¹ − I‖, the block
 //! structure of K (block-diagonal over hidden units, equal blocks for weight-based cells), ‖K‖_F
 //! against dt²√H‖G‖_F, and the core alignment cos_F(C_h(A), G) of an operator's temporal compression
-//! with the site Gram (v_exact: the model's weight sites; v_kpflow: [z_t; x_t], kpflow's choice), and
-//! PR(G) of the whole site Gram (the predicted temporal rank of K).
+//! with the site Gram (v_exact: the model's weight sites; v_kpflow: [z_t; x_t], kpflow's choice).
 
 use faer::Mat;
 use gentk_linalg::norms::alignment;
@@ -24,7 +23,6 @@ pub const STATISTICS: &[&str] = &[
     "core_norm_ratio",
     "core_align_exact",
     "core_align_kpflow",
-    "site_gram_pr",
 ];
 
 /// RNG purpose of the check vectors (disjoint from probes, models, tasks and surrogates).
@@ -106,7 +104,7 @@ pub fn block_structure(k: faer::MatRef<'_, f64>, hidden: usize) -> (f64, f64) {
 
 /// The v_exact site Gram on all (trial, step) sites: Σ over the K core's groups of S Sᵀ placed at the
 /// sites where the group acts (block diagonal over steps for MLPs, whose weights act at one layer).
-fn site_gram(g: &GlobalNtk<'_>, ro: &Rollout) -> Result<Mat<f64>, String> {
+pub(crate) fn site_gram(g: &GlobalNtk<'_>, ro: &Rollout) -> Result<Mat<f64>, String> {
     let core = g.k().map_err(s)?;
     let (n, time) = (ro.sites(), ro.time);
     let mut acc = Mat::<f64>::zeros(n, n);
@@ -125,14 +123,7 @@ fn site_gram(g: &GlobalNtk<'_>, ro: &Rollout) -> Result<Mat<f64>, String> {
 
 /// G_k = V_k V_kᵀ with kpflow's V_k = [z_t; x_t].
 fn kpflow_gram(ro: &Rollout) -> Mat<f64> {
-    let (h, nx) = (ro.hidden, ro.input);
-    let v = Mat::<f64>::from_fn(ro.sites(), h + nx, |i, j| {
-        if j < h {
-            ro.states[i * h + j]
-        } else {
-            ro.inputs[i * nx + j - h]
-        }
-    });
+    let v = super::direct::activity_matrix(ro);
     &v * v.transpose()
 }
 
@@ -198,11 +189,6 @@ pub fn measure(
             };
             let gram = site_gram(g, ro)?;
             one(k.norm_l2() / (dt * dt * (ro.hidden as f64).sqrt() * gram.norm_l2()))
-        }
-        ("site_gram_pr", "k") => {
-            // PR(G) of the whole v_exact site Gram: the predicted temporal rank of K.
-            let gram = site_gram(g, ro)?;
-            one(gentk_linalg::rank::pr_dense(gram.as_ref()))
         }
         ("core_align_exact" | "core_align_kpflow", "k" | "ntk") => {
             let gram = if m.statistic == "core_align_exact" {

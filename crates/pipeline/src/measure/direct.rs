@@ -67,6 +67,18 @@ pub fn spectral_radius(w: faer::MatRef<'_, f64>) -> Result<f64, String> {
     Ok(ev.iter().map(|z| z.re.hypot(z.im)).fold(0.0, f64::max))
 }
 
+/// kpflow's activity matrix V_k = [z_t; x_t] over the B·T sites (rows b·T + t).
+pub(crate) fn activity_matrix(ro: &Rollout) -> Mat<f64> {
+    let (h, nx) = (ro.hidden, ro.input);
+    Mat::from_fn(ro.sites(), h + nx, |i, j| {
+        if j < h {
+            ro.states[i * h + j]
+        } else {
+            ro.inputs[i * nx + j - h]
+        }
+    })
+}
+
 /// The model's square recurrent weight W_hh (gain included).
 fn recurrent_weight(model: &dyn StepModel, hidden: usize) -> Result<Mat<f64>, String> {
     let name = "rnn.weight_hh_l0";
@@ -129,18 +141,7 @@ pub fn measure(
 ) -> Result<Vec<Value3>, String> {
     let one = |v: f64| Ok(vec![(-1, v, None, 0)]);
     match (m.operator.as_str(), m.statistic.as_str()) {
-        ("activity", "data_pr") => {
-            // kpflow's V_k = [z_t; x_t] over the B·T sites, uncentered.
-            let (h, nx) = (ro.hidden, ro.input);
-            let v = Mat::<f64>::from_fn(ro.sites(), h + nx, |i, j| {
-                if j < h {
-                    ro.states[i * h + j]
-                } else {
-                    ro.inputs[i * nx + j - h]
-                }
-            });
-            one(data_pr(v.as_ref(), false))
-        }
+        ("activity", "data_pr") => one(data_pr(activity_matrix(ro).as_ref(), false)),
         ("resolvent", _) => {
             let w = recurrent_weight(model, ro.hidden)?;
             one(resolvent_stat(w.as_ref(), m)?)

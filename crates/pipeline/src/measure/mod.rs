@@ -373,19 +373,11 @@ fn measure_one(
             psd_stat(&op, none, m, &oshape, seed)
         }
         ("gram", _) => {
-            let core = g.k().map_err(e)?;
-            let group = core
-                .groups()
-                .first()
-                .ok_or("the model has no weight sites")?;
-            let gd = gentk_linalg::Dense::new(group.gram())
+            let gd = gentk_linalg::Dense::new(checks::site_gram(&g, ro)?)
                 .symmetric(1e-9)
                 .map_err(|x| x.to_string())?;
-            let gshape = gentk_linalg::Shape::new([
-                ("batch", ro.batch),
-                ("time", group.sites.nrows() / ro.batch),
-                ("hidden", 1),
-            ]);
+            let gshape =
+                gentk_linalg::Shape::new([("batch", ro.batch), ("time", ro.time), ("hidden", 1)]);
             let view = gentk_linalg::View::new(gd, gshape.clone(), gshape.clone())
                 .map_err(|x| x.to_string())?;
             psd_stat(&view, none, m, &gshape, seed)
@@ -656,15 +648,10 @@ pub fn compute_point(spec: &Spec, seed: u64) -> Result<Vec<Row>, String> {
                     "k" => time_spectrum(&g.k().map_err(e)?, m),
                     "ntk" => time_spectrum(&g.ntk().map_err(e)?, m),
                     "pp_star" => time_spectrum(&g.pp_star(), m),
-                    "gram" => {
-                        let core = g.k().map_err(e)?;
-                        let group = core
-                            .groups()
-                            .first()
-                            .ok_or("the model has no weight sites")?;
-                        gentk_linalg::kernels::sym_eigvals_desc(group.gram().as_ref())
+                    "gram" => checks::site_gram(&g, &ro).and_then(|gram| {
+                        gentk_linalg::kernels::sym_eigvals_desc(gram.as_ref())
                             .map_err(|x| x.to_string())
-                    }
+                    }),
                     other => Err(format!(
                         "time_spectrum needs operator k, ntk, pp_star or gram, not `{other}`"
                     )),

@@ -4,6 +4,7 @@
 use gentk_tasks::TaskConfig;
 use serde::Deserialize;
 
+use super::{checks, direct};
 use crate::spec::{Measure, Spec};
 
 /// Known architectures.
@@ -16,7 +17,7 @@ pub const ARCHS: &[&str] = &[
     "mlp-residual",
     "attention",
 ];
-/// Known operators.
+/// Known operators (plus `direct::OPERATORS`, which apply no NTK_S).
 pub const OPERATORS: &[&str] = &[
     "k",
     "k_autodiff",
@@ -29,13 +30,8 @@ pub const OPERATORS: &[&str] = &[
     "p",
     "data",
     "training",
-    "activity",
-    "resolvent",
-    "resolvent_gaussian",
-    "states",
-    "scalar_filter",
 ];
-/// Known statistics.
+/// Known statistics (plus F1's `checks::STATISTICS`).
 pub const STATISTICS: &[&str] = &[
     "trace",
     "fro2",
@@ -60,14 +56,6 @@ pub const STATISTICS: &[&str] = &[
     "spectral_radius",
     "max_norm",
     "weights",
-    "adjoint_defect",
-    "inverse_error",
-    "block_defect",
-    "block_spread",
-    "core_norm_ratio",
-    "core_align_exact",
-    "core_align_kpflow",
-    "site_gram_pr",
 ];
 
 /// Chart kinds.
@@ -98,11 +86,13 @@ pub fn check_measure(m: &Measure) -> Result<(), (String, String)> {
             format!("unknown {field} `{v}`; expected one of {}", list.join(", ")),
         ))
     };
-    if !OPERATORS.contains(&m.operator.as_str()) {
-        return bad("operator", &m.operator, OPERATORS);
+    let operators = [OPERATORS, direct::OPERATORS].concat();
+    if !operators.contains(&m.operator.as_str()) {
+        return bad("operator", &m.operator, &operators);
     }
-    if !STATISTICS.contains(&m.statistic.as_str()) {
-        return bad("statistic", &m.statistic, STATISTICS);
+    let statistics = [STATISTICS, checks::STATISTICS].concat();
+    if !statistics.contains(&m.statistic.as_str()) {
+        return bad("statistic", &m.statistic, &statistics);
     }
     if !["textbook", "compress_sum", "compress_mean"].contains(&m.variant.as_str()) {
         return bad(

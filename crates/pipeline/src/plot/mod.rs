@@ -220,6 +220,15 @@ pub(crate) fn legend_position(p: &Plot) -> SeriesLabelPosition {
     }
 }
 
+/// The every-other pieces of the segment a→b cut into `n` equal parts (a dashed reference line).
+fn broken(a: (f64, f64), b: (f64, f64), n: usize) -> impl Iterator<Item = Vec<(f64, f64)>> {
+    let at = move |k: usize| {
+        let f = k as f64 / n as f64;
+        (a.0 + f * (b.0 - a.0), a.1 + f * (b.1 - a.1))
+    };
+    (0..n).step_by(2).map(move |k| vec![at(k), at(k + 1)])
+}
+
 /// `v` rounded to 0 when it is float noise relative to the axis span (0 for log axes: no snapping).
 fn snap(v: f64, span: f64) -> f64 {
     if v.abs() < 1e-9 * span { 0.0 } else { v }
@@ -352,30 +361,20 @@ where
     if let Some(yh) = p.hline {
         let (xa, xb) = (chart.x_range().start, chart.x_range().end);
         let grey = RGBColor(120, 120, 120);
-        let n = 60;
-        // Dashed: short segments.
         chart
-            .draw_series((0..n).step_by(2).map(|k| {
-                let (a, b) = (
-                    xa + (xb - xa) * k as f64 / n as f64,
-                    xa + (xb - xa) * (k + 1) as f64 / n as f64,
-                );
-                PathElement::new(vec![(a, yh), (b, yh)], grey.stroke_width(1))
-            }))
+            .draw_series(
+                broken((xa, yh), (xb, yh), 60)
+                    .map(|seg| PathElement::new(seg, grey.stroke_width(1))),
+            )
             .map_err(e)?;
     }
     for &xv in vlines {
         let (ya, yb) = (chart.y_range().start, chart.y_range().end);
-        let n = 80;
-        // Dotted: every other short segment.
         chart
-            .draw_series((0..n).step_by(2).map(|k| {
-                let (a, b) = (
-                    ya + (yb - ya) * k as f64 / n as f64,
-                    ya + (yb - ya) * (k + 1) as f64 / n as f64,
-                );
-                PathElement::new(vec![(xv, a), (xv, b)], BLACK.stroke_width(1))
-            }))
+            .draw_series(
+                broken((xv, ya), (xv, yb), 80)
+                    .map(|seg| PathElement::new(seg, BLACK.stroke_width(1))),
+            )
             .map_err(e)?;
     }
     for (i, (label, pts)) in data.iter().enumerate() {
