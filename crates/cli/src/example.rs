@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use gentk_models::names::{B_OUT, TIED_W_HH, TIED_W_IH, W_HH, W_IH, W_OUT};
 use gentk_models::{LeakyRnn, LeakyRnnConfig, Readout, StepModel};
 
 /// float32 safetensors bytes, as PyTorch writes them.
@@ -25,24 +26,24 @@ pub fn write_example(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     let r = Readout::init(h, ny, true, 1)?;
     let p = m.params();
     let (wih, whh) = (
-        p.tensor("rnn.weight_ih_l0")?.to_vec(),
-        p.tensor("rnn.weight_hh_l0")?.to_vec(),
+        p.tensor(W_IH)?.to_vec(),
+        p.tensor(W_HH)?.to_vec(),
     );
     let weights = f32_safetensors(&[
         (
-            "Wout.bias",
+            B_OUT,
             vec![ny],
-            r.params().tensor("Wout.bias")?.to_vec(),
+            r.params().tensor(B_OUT)?.to_vec(),
         ),
         (
-            "Wout.weight",
+            W_OUT,
             vec![ny, h],
-            r.params().tensor("Wout.weight")?.to_vec(),
+            r.params().tensor(W_OUT)?.to_vec(),
         ),
-        ("rnn.cell.weight_hh", vec![h, h], whh.clone()),
-        ("rnn.cell.weight_ih", vec![h, nx], wih.clone()),
-        ("rnn.weight_hh_l0", vec![h, h], whh),
-        ("rnn.weight_ih_l0", vec![h, nx], wih),
+        (TIED_W_HH, vec![h, h], whh.clone()),
+        (TIED_W_IH, vec![h, nx], wih.clone()),
+        (W_HH, vec![h, h], whh),
+        (W_IH, vec![h, nx], wih),
     ]);
     let x: Vec<f64> = (0..b * t * nx).map(|i| ((i as f64) * 0.37).sin()).collect();
     let inputs = f32_safetensors(&[("inputs", vec![b, t, nx], x)]);

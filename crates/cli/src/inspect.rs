@@ -7,11 +7,10 @@ use anyhow::{Context, Result, bail};
 use gentk_linalg::trace::{direct_one_sided, fhutch};
 use gentk_models::{Arch, ModelError, load_model, read_state_dict};
 use gentk_ntk::GlobalNtk;
-use gentk_ntk::analysis::{OperatorStats, Uncertainty, exact_stats, randomized_stats};
+use gentk_ntk::analysis::{
+    EXACT_LIMIT, OperatorStats, Uncertainty, exact_stats, randomized_stats,
+};
 use serde_json::{Value, json};
-
-/// Largest state dimension B·T·H that `--exact` materialises (two n x n matrices of f64).
-pub const EXACT_LIMIT: usize = 2048;
 
 /// The options of `gentk inspect`.
 #[derive(Debug, Clone, clap::Args)]
@@ -29,7 +28,7 @@ pub struct InspectArgs {
     /// Euler step of the leaky RNN.
     #[arg(long, default_value_t = 1.0)]
     pub dt: f64,
-    /// Compute densely and exactly (refused above a state dimension of 2048).
+    /// Compute densely and exactly (refused above a state dimension of 4096).
     #[arg(long, conflicts_with_all = ["matvecs", "seed"])]
     pub exact: bool,
     /// Matvec budget per randomized statistic.

@@ -4,9 +4,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use gentk_pipeline::runner::{RunOptions, is_current, resolve, run};
-use gentk_pipeline::spec::load;
+use gentk_pipeline::runner::{RunOptions, is_current, run};
 use gentk_pipeline::table;
+use gentk_spec::{load, resolve};
 
 /// Options shared by `run` and `reproduce-all`.
 #[derive(Debug, Clone, clap::Args)]
@@ -127,9 +127,9 @@ pub fn cmd_validate(files: &[PathBuf]) -> Result<String> {
     let mut failed = 0;
     for f in files {
         let res = load(f).and_then(|sf| {
-            let mut n = resolve(&sf, "cpu")?.1.len();
+            let mut n = resolve(&sf, "cpu")?.points.len();
             for p in sf.spec.presets.keys().filter(|p| *p != "cpu") {
-                n += resolve(&sf, p)?.1.len();
+                n += resolve(&sf, p)?.points.len();
             }
             Ok(n)
         });

@@ -280,9 +280,9 @@ fn bad_inputs_are_refused_naming_the_tensor() {
     refused(
         "leaky-rnn",
         &w,
-        &write_inputs(&d, "big.safetensors", 30, 10, 3, None),
+        &write_inputs(&d, "big.safetensors", 120, 10, 3, None),
         &["--exact"],
-        "2048",
+        "4096",
     );
     bad(
         &[

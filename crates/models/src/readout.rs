@@ -8,9 +8,9 @@ use crate::init;
 use crate::params::{ParamLayout, Params};
 
 /// `Wout.weight` [n_y, H].
-pub const W_OUT: &str = "Wout.weight";
+pub const W_OUT: &str = crate::names::W_OUT;
 /// `Wout.bias` [n_y].
-pub const B_OUT: &str = "Wout.bias";
+pub const B_OUT: &str = crate::names::B_OUT;
 
 /// A linear readout.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +34,7 @@ impl Readout {
     pub fn from_params(params: Params) -> Result<Self> {
         let e = params.layout().get(W_OUT)?;
         let [output, hidden] = e.shape[..] else {
-            return Err(config("Wout.weight", "must be 2-D"));
+            return Err(config(W_OUT, "must be 2-D"));
         };
         Ok(Readout {
             params,

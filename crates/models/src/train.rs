@@ -6,7 +6,7 @@
 //! The gradient is the paper's pipeline: Err = ∇_z L, a = P* Err by the backward recursion
 //! a_t = Err_t + A_{t+1}ᵀ a_{t+1}, ∇_θ L = J_θᵀ a (PAPER.md §3.2).
 
-use faer::{Mat, MatRef};
+use faer::{MatMut, MatRef};
 use gentk_linalg::kernels::gemm;
 
 use crate::error::ModelError;
@@ -180,22 +180,13 @@ pub struct LossGrad {
 
 /// a = P* q by the backward recursion a_t = q_t + A_{t+1}ᵀ a_{t+1} (one column per trial).
 pub fn adjoint_recursion(model: &dyn Recurrent, ro: &Rollout, q: &[f64]) -> Vec<f64> {
-    let (b, t_len, h) = (ro.batch, ro.time, ro.hidden);
-    let mut a = q.to_vec();
-    let mut next = Mat::<f64>::zeros(h, b);
-    let mut carry = Mat::<f64>::zeros(h, b);
-    for t in (0..t_len).rev() {
-        for bb in 0..b {
-            let s = ro.site(bb, t);
-            for i in 0..h {
-                a[s * h + i] += carry[(i, bb)];
-                next[(i, bb)] = a[s * h + i];
-            }
-        }
-        if t > 0 {
-            model.state_vjp(ro, t, next.as_ref(), carry.as_mut());
-        }
-    }
+    let mut a = vec![0.0; q.len()];
+    crate::recursion::propagate_adjoint(
+        model,
+        ro,
+        MatRef::from_column_major_slice(q, q.len(), 1),
+        MatMut::from_column_major_slice_mut(&mut a, q.len(), 1),
+    );
     a
 }
 

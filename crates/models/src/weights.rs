@@ -323,8 +323,8 @@ pub fn load_model(sd: &StateDict, arch: Arch) -> Result<LoadedModel> {
     );
     // kpflow BasicRNN keeps tied copies of the cell weights.
     for (tied, orig) in [
-        ("rnn.cell.weight_ih", tanh_rnn::W_IH),
-        ("rnn.cell.weight_hh", tanh_rnn::W_HH),
+        (crate::names::TIED_W_IH, tanh_rnn::W_IH),
+        (crate::names::TIED_W_HH, tanh_rnn::W_HH),
     ] {
         if let Some(t) = sd.get(tied) {
             let o = &sd[orig];

@@ -1,62 +1,40 @@
-//! Errors of the pipeline: every spec error carries the file, line, column and key path.
+//! Errors of the runner: spec errors are located in the file (gentk-spec), point errors name the
+//! point's sweep values and the measurement, file errors name the path.
 
 use std::path::PathBuf;
+
+use crate::measure::MeasureError;
 
 /// Pipeline failures.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    /// A spec that does not parse or validate, located in its file.
-    #[error("{file}:{line}:{column}: {message}")]
-    Spec {
+    /// A spec that does not parse or validate (located in its file).
+    #[error(transparent)]
+    Spec(#[from] gentk_spec::SpecError),
+    /// A table, chart or file write.
+    #[error(transparent)]
+    Report(#[from] gentk_report::ReportError),
+    /// A failure while computing one sweep point.
+    #[error("{file}: point {index} ({params}): {source}")]
+    Point {
         /// The spec file.
         file: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What is wrong (with the key path and, for typos, the nearest valid key).
-        message: String,
-    },
-    /// A problem with one sweep point (its parameters are printed).
-    #[error("point {index} ({params}): {message}")]
-    Point {
         /// Point index.
         index: usize,
         /// The point's sweep values.
         params: String,
-        /// The error.
-        message: String,
+        /// What failed.
+        source: MeasureError,
     },
-    /// File system errors, with the path.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path involved.
+    /// A cache entry that cannot be written (reads that fail are misses, never data).
+    #[error("cache {path}: {message}")]
+    Cache {
+        /// The entry.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Table (Parquet) errors.
-    #[error("table {path}: {message}")]
-    Table {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        message: String,
-    },
-    /// Chart rendering errors.
-    #[error("chart {path}: {message}")]
-    Chart {
-        /// The file.
-        path: PathBuf,
-        /// The error.
+        /// What failed.
         message: String,
     },
 }
 
 /// Result alias.
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
-
-pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> PipelineError {
-    let path = path.into();
-    move |source| PipelineError::Io { path, source }
-}

@@ -1,20 +1,17 @@
 //! # gentk-pipeline
 //!
-//! Declarative TOML experiments → deterministic, cached Parquet tables and charts. A spec
-//! ([`spec::Spec`]) names a model, a task, optional training, measurements, a sweep, plots and
-//! presets; [`runner::run`] expands the sweep, computes points in parallel with per-point caches
-//! keyed by content hashes, and writes `results/<name>/{table.parquet, *.png, *.svg, manifest.toml}`
-//! atomically. [`table`] reads tables back for `show` and `diff`. The syntax is documented in
-//! `docs/experiments.md`.
+//! The runner: a validated [`gentk_spec::Plan`] → every point computed in parallel (rayon) with a
+//! content-addressed, verified per-point cache ([`cache`]) → rows ([`gentk_report::Row`]) → the
+//! table, charts and manifest written atomically ([`runner::run`]). [`measure`] computes one point:
+//! its data, its model (trained with snapshots when asked) and every measurement of each snapshot.
+//! Specs are parsed and validated by `gentk-spec`; tables and charts are drawn by `gentk-report`.
 
+pub mod cache;
 pub mod error;
 pub mod measure;
-pub mod plot;
 pub mod runner;
-pub mod spec;
-pub mod sweep;
-pub mod table;
 
 pub use error::{PipelineError, Result};
+pub use gentk_report::{plot, table};
+pub use gentk_spec::{Spec, SpecFile, load, resolve};
 pub use runner::{RunOptions, RunSummary, run};
-pub use spec::{Spec, SpecFile, load};

@@ -92,6 +92,57 @@ impl Default for CircleConfig {
     }
 }
 
+/// The sizes a task generates, known without generating it (validation uses them to bound and
+/// check a spec before any work).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskDims {
+    /// Trials.
+    pub n: usize,
+    /// Steps per trial.
+    pub time: usize,
+    /// Input channels.
+    pub n_in: usize,
+    /// Target channels (0: the task has no targets).
+    pub n_out: usize,
+}
+
+impl TaskConfig {
+    /// The dataset's sizes, as [`generate`] would produce them (equal by test for every kind).
+    pub fn dims(&self) -> TaskDims {
+        let d = |n, time, n_in, n_out| TaskDims {
+            n,
+            time,
+            n_in,
+            n_out,
+        };
+        match self {
+            TaskConfig::FlipFlop(c) => d(
+                c.n_samples,
+                c.time,
+                c.channels + usize::from(c.mix_anti),
+                c.channels,
+            ),
+            TaskConfig::MemoryPro(c) => d(c.n_samples, c.time(), 3, 3),
+            TaskConfig::MemoryProOneHot(c) => d(
+                c.base.n_samples,
+                c.base.time(),
+                1 + c.n_angles,
+                1 + c.n_angles,
+            ),
+            TaskConfig::MultiTask(c) => d(
+                4 * (c.base.n_samples / 4),
+                c.t_context + c.base.time(),
+                7,
+                3,
+            ),
+            TaskConfig::LowRankForecast(c) => d(c.n_samples, c.time, c.d_inp, c.d_targ),
+            TaskConfig::TeacherStudent(c) => d(c.n_samples, c.time, c.input_dim, 0),
+            TaskConfig::GaussianSequences(c) => d(c.n_samples, c.time, c.d_input, 0),
+            TaskConfig::Circle(c) => d(c.n_samples, 1, 2, 1),
+        }
+    }
+}
+
 /// Generates any task's dataset from (config, noise flag, seed).
 pub fn generate(cfg: &TaskConfig, noise: bool, seed: u64) -> Result<Dataset> {
     match cfg {

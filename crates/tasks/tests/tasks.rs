@@ -403,3 +403,53 @@ fn flattened_variant_configs_reject_unknown_keys_too() {
         assert_eq!(d.time, if kind == "multi_task" { 95 } else { 65 });
     }
 }
+
+#[test]
+fn dims_agree_with_the_generated_data_for_every_kind() {
+    let cases = [
+        r#"kind = "flip_flop"
+T = 12
+n_samples = 5
+mix_anti = true"#,
+        r#"kind = "memory_pro"
+n_samples = 6
+t_stim = 3
+t_memory = 4
+t_response = 5"#,
+        r#"kind = "memory_pro_one_hot"
+n_samples = 6
+n_angles = 5"#,
+        r#"kind = "multi_task"
+n_samples = 10
+t_context = 4"#,
+        r#"kind = "low_rank_forecast"
+n_samples = 4
+T = 7
+D_inp = 3
+D_targ = 2"#,
+        r#"kind = "teacher_student"
+n_samples = 3
+T = 6
+input_dim = 5
+input_rank = 2"#,
+        r#"kind = "gaussian_sequences"
+n_samples = 3
+T = 4
+d_input = 6"#,
+        r#"kind = "circle"
+n_samples = 9"#,
+    ];
+    for text in cases {
+        let cfg: TaskConfig = toml::from_str(text).unwrap();
+        for noise in [false, true] {
+            let d = generate(&cfg, noise, 3).unwrap();
+            let want = TaskDims {
+                n: d.n,
+                time: d.time,
+                n_in: d.n_in,
+                n_out: d.n_out,
+            };
+            assert_eq!(cfg.dims(), want, "{text}");
+        }
+    }
+}

@@ -16,13 +16,13 @@ use crate::params::{ParamEntry, ParamLayout, Params, tensor_matrix, tensor_matri
 use crate::rollout::*;
 
 /// `rnn.weight_ih_l0` [3H, n_x] (rows r, z, n).
-pub const W_IH: &str = "rnn.weight_ih_l0";
+pub const W_IH: &str = crate::names::W_IH;
 /// `rnn.weight_hh_l0` [3H, H].
-pub const W_HH: &str = "rnn.weight_hh_l0";
+pub const W_HH: &str = crate::names::W_HH;
 /// `rnn.bias_ih_l0` [3H].
-pub const B_IH: &str = "rnn.bias_ih_l0";
+pub const B_IH: &str = crate::names::B_IH;
 /// `rnn.bias_hh_l0` [3H].
-pub const B_HH: &str = "rnn.bias_hh_l0";
+pub const B_HH: &str = crate::names::B_HH;
 
 /// Configuration of the GRU.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,11 +13,11 @@ use crate::params::{ParamEntry, ParamLayout, Params, tensor_matrix, tensor_matri
 use crate::rollout::*;
 
 /// Tensor names (a kpflow `BasicRNN` state_dict under the `rnn.` prefix).
-pub const W_IH: &str = "rnn.weight_ih_l0";
+pub const W_IH: &str = crate::names::W_IH;
 /// Recurrent weight W.
-pub const W_HH: &str = "rnn.weight_hh_l0";
+pub const W_HH: &str = crate::names::W_HH;
 /// Optional bias (a gentk option; kpflow's BasicRNN has none).
-pub const BIAS: &str = "rnn.bias_l0";
+pub const BIAS: &str = crate::names::LEAKY_BIAS;
 
 /// Configuration of the leaky RNN.
 #[derive(Debug, Clone, PartialEq)]

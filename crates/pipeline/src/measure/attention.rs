@@ -7,9 +7,11 @@ use gentk_models::{AttentionBlock, AttentionConfig, Positional};
 use gentk_ntk::attention::{AttentionJacobian, FineChecks, attention_fine_checks};
 use gentk_tasks::Dataset;
 
-use super::Value3;
+use gentk_spec::{Operator, Spec, Statistic};
+
+use super::Val;
 use super::checks::adjoint_defect;
-use crate::spec::{Measure, Spec};
+use super::error::{MeasureError, Result};
 
 /// Finite-difference step of the dense checks (truncation ~h⁴, round-off ~ε/h: both ≲ 1e-12).
 const FD_STEP: f64 = 1e-3;
@@ -21,7 +23,7 @@ pub fn build(
     d_input: usize,
     time: usize,
     seed: u64,
-) -> Result<AttentionBlock, String> {
+) -> Result<AttentionBlock> {
     let m = &spec.model;
     let cfg = AttentionConfig {
         d_input,
@@ -34,7 +36,7 @@ pub fn build(
         fourier_freqs: None,
         causal: false,
     };
-    AttentionBlock::init(cfg, seed).map_err(|e| e.to_string())
+    Ok(AttentionBlock::init(cfg, seed)?)
 }
 
 /// Every measurement of one attention point, as (measure index, values).
@@ -42,46 +44,42 @@ pub fn measure_all(
     spec: &Spec,
     data: &Dataset,
     seed: u64,
-) -> Result<Vec<(usize, Vec<Value3>)>, String> {
+) -> Result<Vec<(usize, Vec<Val>)>> {
     let block = build(spec, data.n_in, data.time, seed)?;
     let mut checks: Option<FineChecks> = None;
     let mut out = Vec::new();
     for (mi, m) in spec.measures.iter().enumerate() {
         let mseed = seed.wrapping_add(1 + mi as u64);
-        let v = match (m.operator.as_str(), m.statistic.as_str()) {
-            ("k" | "ntk", "kron_error") => {
+        let v = match (m.operator, m.statistic) {
+            (Operator::K | Operator::Ntk, Statistic::KronError) => {
                 let c = match checks {
                     Some(c) => c,
                     None => {
                         let c =
                             attention_fine_checks(&block, &data.inputs, data.n, data.time, FD_STEP)
-                                .map_err(|e| format!("measure `{}`: {e}", m.name))?;
+                                .map_err(|e| MeasureError::from(e).in_measure(&m.name))?;
                         checks = Some(c);
                         c
                     }
                 };
-                if m.operator == "k" {
+                if m.operator == Operator::K {
                     c.k_error
                 } else {
                     c.ntk_error
                 }
             }
-            ("j_theta", "adjoint_defect") => {
-                let tape = block
-                    .forward(&data.inputs, data.n, data.time)
-                    .map_err(|e| e.to_string())?;
+            (Operator::JTheta, Statistic::AdjointDefect) => {
+                let tape = block.forward(&data.inputs, data.n, data.time)?;
                 adjoint_defect(&AttentionJacobian::new(&block, &tape), m.k.max(1), mseed)
             }
-            (op, st) => return Err(unsupported(m, op, st)),
+            (op, st) => {
+                return Err(MeasureError::Unsupported(format!(
+                    "arch `attention` with statistic `{st}` of operator `{op}`"
+                ))
+                .in_measure(&m.name));
+            }
         };
-        out.push((mi, vec![(-1, v, None, 0)]));
+        out.push((mi, Val::one(v)));
     }
     Ok(out)
-}
-
-fn unsupported(m: &Measure, op: &str, st: &str) -> String {
-    format!(
-        "measure `{}`: the attention block supports kron_error (operators k, ntk) and adjoint_defect (j_theta), not `{st}` of `{op}`",
-        m.name
-    )
 }

@@ -11,30 +11,28 @@ use gentk_models::Rollout;
 use gentk_ntk::GlobalNtk;
 use gentk_ntk::analysis::TIME;
 
-use super::{EXACT_LIMIT, Value3};
-use crate::spec::{Measure, Spec};
+use gentk_ntk::analysis::EXACT_LIMIT;
+use gentk_spec::{Estimator, Measure, Operator, Spec, Statistic};
 
-/// Statistics computed here.
-pub const STATISTICS: &[&str] = &[
-    "adjoint_defect",
-    "inverse_error",
-    "block_defect",
-    "block_spread",
-    "core_norm_ratio",
-    "core_align_exact",
-    "core_align_kpflow",
-];
+use super::Val;
+use super::error::{MeasureError, Result};
 
 /// RNG purpose of the check vectors (disjoint from probes, models, tasks and surrogates).
 const CHECK_PURPOSE: u64 = (1 << 44) + 16;
 
 /// Whether `statistic` is computed here.
-pub fn handles(statistic: &str) -> bool {
-    STATISTICS.contains(&statistic)
-}
-
-fn s<E: std::fmt::Display>(e: E) -> String {
-    e.to_string()
+pub fn handles(statistic: Statistic) -> bool {
+    use Statistic as S;
+    matches!(
+        statistic,
+        S::AdjointDefect
+            | S::InverseError
+            | S::BlockDefect
+            | S::BlockSpread
+            | S::CoreNormRatio
+            | S::CoreAlignExact
+            | S::CoreAlignKpflow
+    )
 }
 
 fn apply<A: LinearOp>(a: &A, x: &Mat<f64>, adjoint: bool) -> Mat<f64> {
@@ -104,8 +102,8 @@ pub fn block_structure(k: faer::MatRef<'_, f64>, hidden: usize) -> (f64, f64) {
 
 /// The v_exact site Gram on all (trial, step) sites: Σ over the K core's groups of S Sᵀ placed at the
 /// sites where the group acts (block diagonal over steps for MLPs, whose weights act at one layer).
-pub(crate) fn site_gram(g: &GlobalNtk<'_>, ro: &Rollout) -> Result<Mat<f64>, String> {
-    let core = g.k().map_err(s)?;
+pub(crate) fn site_gram(g: &GlobalNtk<'_>, ro: &Rollout) -> Result<Mat<f64>> {
+    let core = g.k()?;
     let (n, time) = (ro.sites(), ro.time);
     let mut acc = Mat::<f64>::zeros(n, n);
     for group in core.groups() {
@@ -128,10 +126,10 @@ fn kpflow_gram(ro: &Rollout) -> Mat<f64> {
 }
 
 /// cos_F(C_h(A), G): dense when `exact`, else the seeded alignment estimator with `budget` probes.
-fn core_align<A: LinearOp>(a: &A, gram: Mat<f64>, m: &Measure, seed: u64) -> Result<f64, String> {
-    let c = Compress::sum(a, TIME).map_err(s)?;
-    if m.estimator == "exact" {
-        let dense = materialize(&c, EXACT_LIMIT).map_err(s)?;
+fn core_align<A: LinearOp>(a: &A, gram: Mat<f64>, m: &Measure, seed: u64) -> Result<f64> {
+    let c = Compress::sum(a, TIME)?;
+    if m.estimator == Estimator::Exact {
+        let dense = materialize(&c, EXACT_LIMIT)?;
         let dot: f64 = dense
             .col_iter()
             .zip(gram.col_iter())
@@ -140,8 +138,8 @@ fn core_align<A: LinearOp>(a: &A, gram: Mat<f64>, m: &Measure, seed: u64) -> Res
         return Ok(dot / (dense.norm_l2() * gram.norm_l2()));
     }
     let shape = c.shape_in().clone();
-    let gop = View::new(Dense::new(gram), shape.clone(), shape).map_err(s)?;
-    Ok(alignment(&c, &gop, m.budget, seed).map_err(s)?.cos)
+    let gop = View::new(Dense::new(gram), shape.clone(), shape)?;
+    Ok(alignment(&c, &gop, m.budget, seed)?.cos)
 }
 
 /// Evaluates one check of measurement `m` at a point.
@@ -151,61 +149,64 @@ pub fn measure(
     ro: &Rollout,
     m: &Measure,
     seed: u64,
-) -> Result<Vec<Value3>, String> {
-    let one = |v: f64| Ok(vec![(-1, v, None, 0)]);
+) -> Result<Vec<Val>> {
+    use Operator as O;
+    use Statistic as S;
     let pairs = m.k.max(1);
-    let op = m.operator.as_str();
-    match (m.statistic.as_str(), op) {
-        ("adjoint_defect", "p") => one(adjoint_defect(&g.p(), pairs, seed)),
-        ("adjoint_defect", "p_inv") => one(adjoint_defect(&g.p_inv(), pairs, seed)),
-        ("adjoint_defect", "j_theta") => one(adjoint_defect(&g.j_theta().map_err(s)?, pairs, seed)),
-        ("adjoint_defect", "k") => one(adjoint_defect(&g.k().map_err(s)?, pairs, seed)),
-        ("adjoint_defect", "ntk") => one(adjoint_defect(&g.ntk().map_err(s)?, pairs, seed)),
-        ("adjoint_defect", "pp_star") => one(adjoint_defect(&g.pp_star(), pairs, seed)),
-        ("inverse_error", "p") => {
+    let v = match (m.statistic, m.operator) {
+        (S::AdjointDefect, O::P) => adjoint_defect(&g.p(), pairs, seed),
+        (S::AdjointDefect, O::PInv) => adjoint_defect(&g.p_inv(), pairs, seed),
+        (S::AdjointDefect, O::JTheta) => adjoint_defect(&g.j_theta()?, pairs, seed),
+        (S::AdjointDefect, O::K) => adjoint_defect(&g.k()?, pairs, seed),
+        (S::AdjointDefect, O::Ntk) => adjoint_defect(&g.ntk()?, pairs, seed),
+        (S::AdjointDefect, O::PpStar) => adjoint_defect(&g.pp_star(), pairs, seed),
+        (S::InverseError, O::P) => {
             // ‖P P⁻¹ − I‖_F / √n, dense.
-            let pinv = materialize(&g.p_inv(), EXACT_LIMIT).map_err(s)?;
-            let p = materialize(&g.p(), EXACT_LIMIT).map_err(s)?;
+            let pinv = materialize(&g.p_inv(), EXACT_LIMIT)?;
+            let p = materialize(&g.p(), EXACT_LIMIT)?;
             let n = p.nrows();
             let d = &p * &pinv - Mat::<f64>::identity(n, n);
-            one(d.norm_l2() / (n as f64).sqrt())
+            d.norm_l2() / (n as f64).sqrt()
         }
-        ("block_defect" | "block_spread", "k") => {
-            let k = materialize(&g.k().map_err(s)?, EXACT_LIMIT).map_err(s)?;
+        (S::BlockDefect | S::BlockSpread, O::K) => {
+            let k = materialize(&g.k()?, EXACT_LIMIT)?;
             let (defect, spread) = block_structure(k.as_ref(), ro.hidden);
-            one(if m.statistic == "block_defect" {
+            if m.statistic == S::BlockDefect {
                 defect
             } else {
                 spread
-            })
+            }
         }
-        ("core_norm_ratio", "k") => {
+        (S::CoreNormRatio, O::K) => {
             // ‖K‖_F / (dt² √H ‖G‖_F): 1 for weight-based cells (K = dt² G ⊗ I).
-            let k = materialize(&g.k().map_err(s)?, EXACT_LIMIT).map_err(s)?;
-            let dt = if spec.model.arch.ends_with("rnn") && spec.model.arch != "rnn" {
+            let k = materialize(&g.k()?, EXACT_LIMIT)?;
+            let dt = if spec.model.arch.is_leaky() {
                 spec.model.dt
             } else {
                 1.0
             };
             let gram = site_gram(g, ro)?;
-            one(k.norm_l2() / (dt * dt * (ro.hidden as f64).sqrt() * gram.norm_l2()))
+            k.norm_l2() / (dt * dt * (ro.hidden as f64).sqrt() * gram.norm_l2())
         }
-        ("core_align_exact" | "core_align_kpflow", "k" | "ntk") => {
-            let gram = if m.statistic == "core_align_exact" {
+        (S::CoreAlignExact | S::CoreAlignKpflow, O::K | O::Ntk) => {
+            let gram = if m.statistic == S::CoreAlignExact {
                 site_gram(g, ro)?
             } else {
                 kpflow_gram(ro)
             };
-            one(if op == "k" {
-                core_align(&g.k().map_err(s)?, gram, m, seed)?
+            if m.operator == O::K {
+                core_align(&g.k()?, gram, m, seed)?
             } else {
-                core_align(&g.ntk().map_err(s)?, gram, m, seed)?
-            })
+                core_align(&g.ntk()?, gram, m, seed)?
+            }
         }
-        (st, op) => Err(format!(
-            "statistic `{st}` does not apply to operator `{op}`"
-        )),
-    }
+        (st, op) => {
+            return Err(MeasureError::Unsupported(format!(
+                "statistic `{st}` of operator `{op}`"
+            )));
+        }
+    };
+    Ok(Val::one(v))
 }
 
 #[cfg(test)]

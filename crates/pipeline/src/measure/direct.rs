@@ -8,28 +8,17 @@ use gentk_linalg::probes::{ProbeKind, seeded_block};
 use gentk_linalg::rank::data_pr;
 use gentk_models::{Rollout, StepModel};
 
-use super::Value3;
-use crate::spec::{Measure, Spec};
+use gentk_models::names::W_HH;
+use gentk_spec::{Measure, Operator, Spec, Statistic};
 
-/// Operators measured here.
-pub const OPERATORS: &[&str] = &[
-    "activity",
-    "resolvent",
-    "resolvent_gaussian",
-    "states",
-    "scalar_filter",
-];
+use super::Val;
+use super::error::{MeasureError, Result};
 
 /// RNG purpose of the Gaussian surrogate matrix (disjoint from probes, models and tasks).
 pub const SURROGATE_PURPOSE: u64 = 1 << 44;
 
 /// Default length T_max of the scalar filter (F8).
 pub const FILTER_T_MAX: usize = 20;
-
-/// Whether `operator` is measured here.
-pub fn handles(operator: &str) -> bool {
-    OPERATORS.contains(&operator)
-}
 
 /// Weights w_t, t = 1…T_max−1, of the temporal filter of z_{t+1} = g z_t + x_t: the sum over
 /// start times s of products of impulse responses g^s · g^{s+t} (s + t < T_max), i.e. the t-th
@@ -43,15 +32,17 @@ pub fn scalar_filter(g: f64, t_max: usize) -> Vec<f64> {
 
 /// PR(R Rᵀ) for R = (I − W)⁻¹ from the singular values σ of I − W: the eigenvalues of R Rᵀ are
 /// σ⁻², so no inverse is formed. Errors when I − W is singular to working precision.
-pub fn resolvent_pr(w: faer::MatRef<'_, f64>) -> Result<f64, String> {
+pub fn resolvent_pr(w: faer::MatRef<'_, f64>) -> Result<f64> {
     let n = w.nrows();
     let m = Mat::<f64>::from_fn(n, n, |i, j| f64::from(i == j) - w[(i, j)]);
     let s = m
         .singular_values()
-        .map_err(|e| format!("SVD of I − W failed: {e:?}"))?;
+        .map_err(|e| MeasureError::Numerical(format!("SVD of I − W failed: {e:?}")))?;
     let smax = s.first().copied().unwrap_or(0.0);
     if s.iter().any(|&x| x <= smax * 1e-14) {
-        return Err("I − W is singular to working precision: the resolvent does not exist".into());
+        return Err(MeasureError::Numerical(
+            "I − W is singular to working precision: the resolvent does not exist".into(),
+        ));
     }
     let (a, b) = s.iter().fold((0.0, 0.0), |acc, &x| {
         (acc.0 + x.powi(-2), acc.1 + x.powi(-4))
@@ -60,10 +51,10 @@ pub fn resolvent_pr(w: faer::MatRef<'_, f64>) -> Result<f64, String> {
 }
 
 /// Spectral radius max |λ(W)|.
-pub fn spectral_radius(w: faer::MatRef<'_, f64>) -> Result<f64, String> {
+pub fn spectral_radius(w: faer::MatRef<'_, f64>) -> Result<f64> {
     let ev = w
         .eigenvalues()
-        .map_err(|e| format!("eigenvalues of W failed: {e:?}"))?;
+        .map_err(|e| MeasureError::Numerical(format!("eigenvalues of W failed: {e:?}")))?;
     Ok(ev.iter().map(|z| z.re.hypot(z.im)).fold(0.0, f64::max))
 }
 
@@ -80,54 +71,58 @@ pub(crate) fn activity_matrix(ro: &Rollout) -> Mat<f64> {
 }
 
 /// The model's square recurrent weight W_hh (gain included).
-fn recurrent_weight(model: &dyn StepModel, hidden: usize) -> Result<Mat<f64>, String> {
-    let name = "rnn.weight_hh_l0";
-    let w = model.params().tensor(name).map_err(|_| {
-        format!(
-            "operator `resolvent` needs the recurrent weight `{name}` (leaky-rnn, linear-rnn, rnn)"
-        )
+fn recurrent_weight(model: &dyn StepModel, hidden: usize) -> Result<Mat<f64>> {
+    let w = model.params().tensor(W_HH).map_err(|_| {
+        MeasureError::Unsupported(format!(
+            "operator `resolvent` needs the recurrent weight `{W_HH}` (leaky-rnn, linear-rnn, rnn)"
+        ))
     })?;
     if w.len() != hidden * hidden {
-        return Err(format!(
-            "operator `resolvent` needs a square H x H `{name}`; this model's has {} entries (GRU gates?)",
+        return Err(MeasureError::Unsupported(format!(
+            "operator `resolvent` needs a square H x H `{W_HH}`; this model's has {} entries",
             w.len()
-        ));
+        )));
     }
     Ok(Mat::from_fn(hidden, hidden, |i, j| w[i * hidden + j]))
 }
 
-fn resolvent_stat(w: faer::MatRef<'_, f64>, m: &Measure) -> Result<f64, String> {
+fn resolvent_stat(w: faer::MatRef<'_, f64>, m: &Measure) -> Result<f64> {
     let n = w.nrows() as f64;
-    match m.statistic.as_str() {
-        "eff_rank" => resolvent_pr(w),
-        "bias" => Ok(1.0 - resolvent_pr(w)? / n),
+    match m.statistic {
+        Statistic::EffRank => resolvent_pr(w),
+        Statistic::Bias => Ok(1.0 - resolvent_pr(w)? / n),
         // kpflow's compat form 1 − cos_F(R Rᵀ, I) = 1 − √(PR/n) (cos_F(A, I) = tr A/(‖A‖_F √n)).
-        "bias_compat" => Ok(1.0 - (resolvent_pr(w)? / n).sqrt()),
-        "spectral_radius" => spectral_radius(w),
-        other => Err(format!(
-            "statistic `{other}` does not apply to operator `{}` (eff_rank, bias, bias_compat, spectral_radius)",
+        Statistic::BiasCompat => Ok(1.0 - (resolvent_pr(w)? / n).sqrt()),
+        Statistic::SpectralRadius => spectral_radius(w),
+        other => Err(MeasureError::Unsupported(format!(
+            "statistic `{other}` of operator `{}`",
             m.operator
-        )),
+        ))),
     }
 }
 
 /// The closed-form filter rows of a spec whose measures are all `scalar_filter` (no model or data
 /// is built): (index t, w_t).
-pub fn filter_rows(spec: &Spec, m: &Measure) -> Result<Vec<Value3>, String> {
-    if m.statistic != "weights" {
-        return Err(format!(
-            "statistic `{}` does not apply to operator `scalar_filter` (weights)",
+pub fn filter_rows(spec: &Spec, m: &Measure) -> Result<Vec<Val>> {
+    if m.statistic != Statistic::Weights {
+        return Err(MeasureError::Unsupported(format!(
+            "statistic `{}` of operator `scalar_filter`",
             m.statistic
-        ));
+        )));
     }
     let t_max = m.size.unwrap_or(FILTER_T_MAX);
     if t_max < 2 {
-        return Err(format!("scalar_filter needs size (T_max) ≥ 2, got {t_max}"));
+        return Err(MeasureError::Unsupported(format!(
+            "scalar_filter with size (T_max) {t_max} < 2"
+        )));
     }
     Ok(scalar_filter(spec.model.gain, t_max)
         .into_iter()
         .enumerate()
-        .map(|(i, w)| (i as i64 + 1, w, None, 0))
+        .map(|(i, w)| Val {
+            index: i as i64 + 1,
+            ..Val::one(w)[0]
+        })
         .collect())
 }
 
@@ -138,34 +133,38 @@ pub fn measure(
     ro: &Rollout,
     m: &Measure,
     seed: u64,
-) -> Result<Vec<Value3>, String> {
-    let one = |v: f64| Ok(vec![(-1, v, None, 0)]);
-    match (m.operator.as_str(), m.statistic.as_str()) {
-        ("activity", "data_pr") => one(data_pr(activity_matrix(ro).as_ref(), false)),
-        ("resolvent", _) => {
-            let w = recurrent_weight(model, ro.hidden)?;
-            one(resolvent_stat(w.as_ref(), m)?)
+) -> Result<Vec<Val>> {
+    Ok(match (m.operator, m.statistic) {
+        (Operator::Activity, Statistic::DataPr) => {
+            Val::one(data_pr(activity_matrix(ro).as_ref(), false))
         }
-        ("resolvent_gaussian", _) => {
+        (Operator::Resolvent, _) => {
+            let w = recurrent_weight(model, ro.hidden)?;
+            Val::one(resolvent_stat(w.as_ref(), m)?)
+        }
+        (Operator::ResolventGaussian, _) => {
             // R = (I − g W)⁻¹, W ~ N(0, 1/n)^{n x n} independent of the model (kpflow's surrogate).
             let n = m.size.unwrap_or(ro.hidden);
             let w = seeded_block(seed, SURROGATE_PURPOSE, ProbeKind::Gaussian, n, n)
                 * faer::Scale(spec.model.gain / (n as f64).sqrt());
-            one(resolvent_stat(w.as_ref(), m)?)
+            Val::one(resolvent_stat(w.as_ref(), m)?)
         }
-        ("states", "max_norm") => {
+        (Operator::States, Statistic::MaxNorm) => {
             let h = ro.hidden;
-            one(ro
-                .states
-                .chunks(h)
-                .map(|z| z.iter().map(|x| x * x).sum::<f64>().sqrt())
-                .fold(0.0, f64::max))
+            Val::one(
+                ro.states
+                    .chunks(h)
+                    .map(|z| z.iter().map(|x| x * x).sum::<f64>().sqrt())
+                    .fold(0.0, f64::max),
+            )
         }
-        ("scalar_filter", _) => filter_rows(spec, m),
-        (op, st) => Err(format!(
-            "statistic `{st}` does not apply to operator `{op}`"
-        )),
-    }
+        (Operator::ScalarFilter, _) => filter_rows(spec, m)?,
+        (op, st) => {
+            return Err(MeasureError::Unsupported(format!(
+                "statistic `{st}` of operator `{op}`"
+            )));
+        }
+    })
 }
 
 #[cfg(test)]
@@ -209,7 +208,7 @@ mod tests {
         // The compat bias 1 − √(PR/n) is 1 − cos_F(R Rᵀ, I) computed densely.
         let cos_i = tr / (fro2.sqrt() * (n as f64).sqrt());
         let m = Measure {
-            statistic: "bias_compat".into(),
+            statistic: Statistic::BiasCompat,
             ..toml::from_str("name = \"b\"\noperator = \"resolvent\"\nstatistic = \"x\"").unwrap()
         };
         let b = resolvent_stat(w.as_ref(), &m).unwrap();

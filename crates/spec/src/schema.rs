@@ -1,13 +1,14 @@
-//! The experiment spec: a TOML file with experiment metadata, model, task, optional training,
-//! measurements, sweep, plots and presets. Unknown keys are errors; every error names
-//! file:line:column, the key path and, for typos, the nearest valid key. See docs/experiments.md.
+//! The spec schema: a TOML file with experiment metadata, model, task, optional training,
+//! measurements, sweep, plots and presets, as typed structs (unknown keys rejected; closed vocabularies
+//! are the enums of [`crate::names`]). See docs/experiments.md.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{PipelineError, Result};
+use crate::names::{
+    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, Statistic, Variant,
+};
 
 /// A whole spec file (after preset resolution).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,8 +61,8 @@ pub struct Experiment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
-    /// `leaky-rnn`, `linear-rnn`, `rnn`, `gru`, `mlp-relu`, `mlp-residual`.
-    pub arch: String,
+    /// The architecture.
+    pub arch: Arch,
     /// Hidden size H (MLP width).
     pub hidden: usize,
     /// Gain g on W_hh (PyTorch-uniform init); MLPs: on every weight.
@@ -112,8 +113,8 @@ pub struct TaskSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainSpec {
-    /// `sgd` or `adam`.
-    pub optimizer: String,
+    /// The optimizer.
+    pub optimizer: OptimizerKind,
     /// Learning rate.
     pub lr: f64,
     /// SGD momentum.
@@ -150,17 +151,16 @@ fn default_dataset() -> usize {
 pub struct Measure {
     /// Label in the table.
     pub name: String,
-    /// `k`, `k_autodiff`, `ntk`, `p`, `pp_star`, `output_ntk`, `gram`, `data`, `training`.
-    pub operator: String,
-    /// `trace`, `fro2`, `eff_rank`, `eff_rank_space`, `eff_rank_time`, `top_eigs`, `spectrum`,
-    /// `alignment_pp_star`, `data_pr`, `loss`, `kron_error`.
-    pub statistic: String,
-    /// `textbook`, `compress_sum`, `compress_mean` (space/time ranks).
+    /// What is measured.
+    pub operator: Operator,
+    /// What is computed.
+    pub statistic: Statistic,
+    /// Partial-trace variant of space/time ranks.
     #[serde(default = "default_variant")]
-    pub variant: String,
-    /// `exact` or `randomized`.
+    pub variant: Variant,
+    /// Exact (dense) or randomized.
     #[serde(default = "default_estimator")]
-    pub estimator: String,
+    pub estimator: Estimator,
     /// Matvec budget (randomized).
     #[serde(default = "default_budget")]
     pub budget: usize,
@@ -178,11 +178,11 @@ pub struct Measure {
     pub size: Option<usize>,
 }
 
-fn default_variant() -> String {
-    "textbook".into()
+fn default_variant() -> Variant {
+    Variant::Textbook
 }
-fn default_estimator() -> String {
-    "exact".into()
+fn default_estimator() -> Estimator {
+    Estimator::Exact
 }
 fn default_budget() -> usize {
     100
@@ -234,10 +234,10 @@ pub struct AxisGen {
 pub struct Plot {
     /// File stem (PNG and SVG).
     pub file: String,
-    /// `line`, `cumulative` (running sum / total per series: a cumulative spectrum when x = index)
-    /// or `heatmap` (x and y sweep columns, colour = value of the first listed measure).
+    /// Chart kind: `line`, `cumulative` (running sum / total per series: a cumulative spectrum when
+    /// x = index), `heatmap` (x and y sweep columns, colour = value of the first listed measure), …
     #[serde(default = "default_kind")]
-    pub kind: String,
+    pub kind: PlotKind,
     /// Column on the x axis (a sweep key, `index`, `iteration`).
     pub x: String,
     /// Column on the y axis of a heatmap.
@@ -294,13 +294,12 @@ pub struct Plot {
     /// `"g = {model.gain}"`. Default: "measure (column = value, …)".
     #[serde(default)]
     pub label: Option<String>,
-    /// Legend corner: `upper-right` (default), `upper-left`, `lower-right`, `lower-left`,
-    /// `middle-right`.
+    /// Legend corner (default upper right).
     #[serde(default)]
-    pub legend: Option<String>,
-    /// Heatmap colour map: `viridis` (default) or `magma`.
+    pub legend: Option<Legend>,
+    /// Heatmap colour map (default viridis).
     #[serde(default)]
-    pub colormap: Option<String>,
+    pub colormap: Option<Colormap>,
     /// Heatmap colour-bar label.
     #[serde(default)]
     pub colorbar_label: Option<String>,
@@ -322,191 +321,6 @@ pub struct VlineWhere {
     pub value: f64,
 }
 
-fn default_kind() -> String {
-    "line".into()
-}
-
-/// A spec file's text, path and parsed document (for locating errors).
-#[derive(Debug, Clone)]
-pub struct SpecFile {
-    /// Path as given.
-    pub path: PathBuf,
-    /// Source text.
-    pub text: String,
-    /// Parsed, preset-free spec.
-    pub spec: Spec,
-}
-
-/// 1-based (line, column) of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
-
-/// The dotted key path at a byte offset: the table header in force there plus the key of that
-/// line (for a value error, the key left of `=`).
-pub fn key_path_at(text: &str, offset: usize) -> String {
-    let offset = offset.min(text.len());
-    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
-    let line = &text[line_start..line_end];
-    let mut table = String::new();
-    for l in text[..line_end].lines() {
-        let t = l.trim();
-        if t.starts_with('[') {
-            table = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
-        }
-    }
-    let t = line.trim();
-    if t.starts_with('[') {
-        return table;
-    }
-    let key = match line.find('=') {
-        Some(eq) => line[..eq].trim().trim_matches('"').to_string(),
-        None => line[offset - line_start..]
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
-            .collect(),
-    };
-    match (table.is_empty(), key.is_empty()) {
-        (true, _) => key,
-        (false, true) => table,
-        (false, false) => format!("{table}.{key}"),
-    }
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// "did you mean `x`?" for serde's "unknown field `a`, expected one of `b`, `c`" messages.
-fn suggestion(msg: &str) -> Option<String> {
-    let unknown = msg.split("unknown field `").nth(1)?.split('`').next()?;
-    let expected = msg
-        .split("expected one of ")
-        .nth(1)
-        .or_else(|| msg.split("expected ").nth(1))?;
-    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-    let best = candidates.iter().min_by_key(|c| levenshtein(unknown, c))?;
-    (levenshtein(unknown, best) <= unknown.len().max(2) / 2 + 1)
-        .then(|| format!("did you mean `{best}`?"))
-}
-
-/// Turns a toml deserialisation error into a located spec error.
-pub fn spec_error(path: &Path, text: &str, e: &toml::de::Error) -> PipelineError {
-    let span = e.span().unwrap_or(0..0);
-    let (line, column) = line_col(text, span.start);
-    let key = key_path_at(text, span.start);
-    let mut message = e.message().trim().to_string();
-    if !key.is_empty() {
-        message = format!("at `{key}`: {message}");
-    }
-    if let Some(s) = suggestion(&message) {
-        message = format!("{message}; {s}");
-    }
-    PipelineError::Spec {
-        file: path.to_path_buf(),
-        line,
-        column,
-        message,
-    }
-}
-
-/// A located error for a semantic problem at a key path (found by searching the key's text).
-pub fn semantic_error(
-    path: &Path,
-    text: &str,
-    key_path: &str,
-    message: impl Into<String>,
-) -> PipelineError {
-    let last = key_path.rsplit('.').next().unwrap_or(key_path);
-    let offset = text
-        .match_indices(last)
-        .map(|(i, _)| i)
-        .find(|&i| {
-            let ok_before = i == 0 || !text.as_bytes()[i - 1].is_ascii_alphanumeric();
-            let after = text[i + last.len()..].trim_start();
-            ok_before && (after.starts_with('=') || after.starts_with(']'))
-        })
-        .unwrap_or(0);
-    let (line, column) = line_col(text, offset);
-    PipelineError::Spec {
-        file: path.to_path_buf(),
-        line,
-        column,
-        message: format!("at `{key_path}`: {}", message.into()),
-    }
-}
-
-/// Reads and parses a spec file (presets not applied yet).
-pub fn load(path: &Path) -> Result<SpecFile> {
-    let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
-    let spec: Spec = toml::from_str(&text).map_err(|e| spec_error(path, &text, &e))?;
-    Ok(SpecFile {
-        path: path.to_path_buf(),
-        text,
-        spec,
-    })
-}
-
-/// Merges `over` into `base` recursively (tables merge, other values replace).
-pub fn merge(base: &mut toml::Table, over: &toml::Table) {
-    for (k, v) in over {
-        match (base.get_mut(k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            _ => {
-                base.insert(k.clone(), v.clone());
-            }
-        }
-    }
-}
-
-impl SpecFile {
-    /// The spec with preset `name` applied (`cpu` silently absent is fine; others must exist).
-    pub fn resolved(&self, preset: &str) -> Result<Spec> {
-        let mut doc: toml::Table =
-            toml::from_str(&self.text).map_err(|e| spec_error(&self.path, &self.text, &e))?;
-        let presets = doc.remove("presets");
-        let chosen = presets
-            .as_ref()
-            .and_then(|p| p.get(preset))
-            .and_then(|v| v.as_table())
-            .cloned();
-        match chosen {
-            Some(t) => merge(&mut doc, &t),
-            None if preset == "cpu" => {}
-            None => {
-                return Err(semantic_error(
-                    &self.path,
-                    &self.text,
-                    "presets",
-                    format!("unknown preset `{preset}`"),
-                ));
-            }
-        }
-        let spec = Spec::deserialize(toml::Value::Table(doc)).map_err(|e| {
-            semantic_error(
-                &self.path,
-                &self.text,
-                &format!("presets.{preset}"),
-                format!("after applying preset `{preset}`: {e}"),
-            )
-        })?;
-        Ok(spec)
-    }
+fn default_kind() -> PlotKind {
+    PlotKind::Line
 }

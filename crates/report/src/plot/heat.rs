@@ -5,7 +5,7 @@
 use plotters::prelude::*;
 
 use super::{num, tick};
-use crate::spec::Plot;
+use gentk_spec::{Colormap, Plot};
 use crate::table::Table;
 
 /// Colour-map stops (t, rgb) sampled from matplotlib's viridis and magma.
@@ -33,8 +33,8 @@ const REGIONS: [(RGBColor, &str); 4] = [
 ];
 
 /// The colour of t ∈ [0, 1] in the plot's colour map (`viridis` by default, or `magma`).
-pub fn colormap(name: Option<&str>, t: f64) -> RGBColor {
-    let stops = if name == Some("magma") {
+pub fn colormap(name: Option<Colormap>, t: f64) -> RGBColor {
+    let stops = if name == Some(Colormap::Magma) {
         &MAGMA
     } else {
         &VIRIDIS
@@ -247,7 +247,7 @@ where
     }
     root.fill(&WHITE).map_err(e)?;
     let (main, bar) = root.split_horizontally(820);
-    let cm = p.colormap.as_deref();
+    let cm = p.colormap;
     let norm = |v: f64| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
     draw_cells(&main, p, g, |v| colormap(cm, norm(v)))?;
     let mut cb = ChartBuilder::on(&bar)

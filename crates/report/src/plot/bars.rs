@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use plotters::prelude::*;
 
-use super::{PALETTE, column, num, select, tick};
-use crate::spec::Plot;
+use super::{PALETTE, column, group_text, num, select, tick};
+use gentk_spec::Plot;
 use crate::table::Table;
 
 /// Bar heights: categories (in first-seen order), measures (in `measures` order, else first-seen)
@@ -21,15 +21,6 @@ pub struct Bars {
     pub values: Vec<Vec<f64>>,
 }
 
-fn strip(label: &str) -> String {
-    // "model.arch = "gru"" parts → "gru"; several parts joined by spaces.
-    label
-        .split(", ")
-        .map(|p| p.split(" = ").nth(1).unwrap_or(p).trim_matches('"'))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Collects the bars of a plot.
 pub fn bars(p: &Plot, t: &Table) -> Result<Bars, String> {
     let vi = column(p, t, "value")?;
@@ -37,7 +28,7 @@ pub fn bars(p: &Plot, t: &Table) -> Result<Bars, String> {
     let mut measures: Vec<String> = p.measures.clone();
     let mut worst: BTreeMap<(usize, usize), f64> = BTreeMap::new();
     for sel in select(p, t)? {
-        let cat = strip(&sel.group.join(", "));
+        let cat = group_text(&sel.group);
         let ci = categories
             .iter()
             .position(|c| *c == cat)
@@ -209,7 +200,7 @@ pub fn scatter(p: &Plot, t: &Table) -> Result<BTreeMap<String, Vec<(f64, f64)>>,
     let mut ys: BTreeMap<Key, f64> = BTreeMap::new();
     for sel in select(p, t)? {
         let key = (
-            strip(&sel.group.join(", ")),
+            group_text(&sel.group),
             sel.row[si].to_string(),
             sel.row[ii].to_string(),
         );

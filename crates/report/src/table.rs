@@ -5,9 +5,115 @@ use std::fs::File;
 use std::path::Path;
 
 use polars::prelude::*;
+use serde::{Deserialize, Serialize};
 
-use crate::error::{PipelineError, Result};
-use crate::measure::Row;
+use crate::error::{ReportError, Result};
+
+/// One output row: a measurement's value with what produced it (the sweep values are added by the
+/// runner). This is the table contract every figure shares (columns documented in
+/// docs/experiments.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// Measurement name.
+    pub measure: String,
+    /// Operator measured.
+    pub operator: String,
+    /// Statistic.
+    pub statistic: String,
+    /// Eigenvalue index, or −1.
+    pub index: i64,
+    /// Training iteration the value belongs to (−1 without training).
+    pub iteration: i64,
+    /// The value (non-finite values survive the JSON cache as strings).
+    #[serde(with = "json_f64")]
+    pub value: f64,
+    /// Standard error (randomized estimators that have one).
+    #[serde(with = "json_f64::option")]
+    pub stderr: Option<f64>,
+    /// Operator applications spent.
+    pub matvecs: i64,
+    /// `exact` or `randomized`.
+    pub estimator: String,
+    /// Matvec budget.
+    pub budget: i64,
+    /// Partial-trace variant of space/time ranks (`-` otherwise).
+    pub ptrace_variant: String,
+    /// The point's derived seed.
+    pub seed: i64,
+    /// Trial of a mode component (`temporal_modes`), else −1.
+    #[serde(default = "minus_one")]
+    pub trial: i64,
+    /// Time step of a mode component (`temporal_modes`), else −1.
+    #[serde(default = "minus_one")]
+    pub step: i64,
+}
+
+fn minus_one() -> i64 {
+    -1
+}
+
+/// f64 in JSON: finite values as numbers, NaN and ±inf as the strings "NaN", "inf", "-inf" (JSON
+/// has no literal for them; serde_json would write `null` and fail to read it back as f64).
+pub mod json_f64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Num(f64),
+        Text(String),
+    }
+
+    fn from_repr<E: serde::de::Error>(r: Repr) -> Result<f64, E> {
+        match r {
+            Repr::Num(v) => Ok(v),
+            Repr::Text(t) => match t.as_str() {
+                "NaN" => Ok(f64::NAN),
+                "inf" => Ok(f64::INFINITY),
+                "-inf" => Ok(f64::NEG_INFINITY),
+                other => Err(E::custom(format!("not a number: `{other}`"))),
+            },
+        }
+    }
+
+    /// Serialises one f64.
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if *v > 0.0 {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_str("-inf")
+        }
+    }
+
+    /// Deserialises one f64.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        from_repr(Repr::deserialize(d)?)
+    }
+
+    /// The same for `Option<f64>` (`null` is `None`).
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        /// Serialises an optional f64.
+        pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(x) => super::serialize(x, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Deserialises an optional f64.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+            Option::<super::Repr>::deserialize(d)?
+                .map(super::from_repr)
+                .transpose()
+        }
+    }
+}
 
 /// One cell of a table, for printing and diffing.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,8 +151,8 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
 }
 
-fn terr(path: &Path, e: impl std::fmt::Display) -> PipelineError {
-    PipelineError::Table {
+fn terr(path: &Path, e: impl std::fmt::Display) -> ReportError {
+    ReportError::Table {
         path: path.to_path_buf(),
         message: e.to_string(),
     }
@@ -122,9 +228,17 @@ pub fn parquet_bytes(df: &mut DataFrame) -> PolarsResult<Vec<u8>> {
     Ok(buf)
 }
 
+/// Writes the table of `rows` (with their sweep values under `sweep_keys`) to `path` atomically.
+pub fn write(path: &Path, sweep_keys: &[String], rows: &[(Vec<toml::Value>, Row)]) -> Result<()> {
+    let bytes = frame(sweep_keys, rows)
+        .and_then(|mut df| parquet_bytes(&mut df))
+        .map_err(|e| terr(path, e))?;
+    crate::io::write_atomic(path, &bytes)
+}
+
 /// Reads a Parquet file into cells.
 pub fn read(path: &Path) -> Result<Table> {
-    let f = File::open(path).map_err(crate::error::io(path))?;
+    let f = File::open(path).map_err(crate::error::io(path, "opening"))?;
     let df = ParquetReader::new(f).finish().map_err(|e| terr(path, e))?;
     let columns: Vec<String> = df
         .get_column_names()
@@ -197,6 +311,43 @@ pub fn render(t: &Table) -> String {
         out.push_str(&line(r.iter().map(|s| s.as_str()).collect()));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_values_round_trip_through_json() {
+        let row = |value: f64, stderr: Option<f64>| Row {
+            measure: "m".into(),
+            operator: "ntk".into(),
+            statistic: "trace".into(),
+            index: -1,
+            iteration: -1,
+            value,
+            stderr,
+            matvecs: 0,
+            estimator: "exact".into(),
+            budget: 100,
+            ptrace_variant: "-".into(),
+            seed: 1,
+            trial: -1,
+            step: -1,
+        };
+        for (v, se) in [
+            (f64::INFINITY, Some(f64::NAN)),
+            (f64::NEG_INFINITY, None),
+            (1.0e-300, Some(2.5)),
+        ] {
+            let json = serde_json::to_string(&row(v, se)).unwrap();
+            let back: Row = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.value.to_bits(), v.to_bits(), "{json}");
+            assert_eq!(back.stderr.map(f64::is_nan), se.map(f64::is_nan), "{json}");
+        }
+        let nan: Row = serde_json::from_str(&serde_json::to_string(&row(f64::NAN, None)).unwrap()).unwrap();
+        assert!(nan.value.is_nan());
+    }
 }
 
 /// Cell-by-cell differences beyond |a − b| ≤ atol + rtol·|b| (numbers) or inequality (text).

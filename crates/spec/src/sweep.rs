@@ -2,7 +2,9 @@
 //! together as one more factor; generators (`linspace`, `logspace`, `int`) expand to lists. Each
 //! point is a list of (dotted key path, value) overrides applied to the resolved spec.
 
-use crate::spec::{Axis, Sweep};
+use crate::error::Invalid;
+use crate::locate::KeyPath;
+use crate::schema::{Axis, Sweep};
 
 /// One sweep point.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +30,8 @@ impl Point {
 }
 
 /// The values of one axis, or an error message naming it.
-pub fn axis_values(key: &str, axis: &Axis) -> Result<Vec<toml::Value>, String> {
+pub fn axis_values(key: &str, axis: &Axis) -> Result<Vec<toml::Value>, Invalid> {
+    let at = |m: String| Invalid::new(KeyPath::keys(["sweep", "grid", key]), m);
     let vals = match axis {
         Axis::List(v) => v.clone(),
         Axis::Gen(g) => {
@@ -36,16 +39,16 @@ pub fn axis_values(key: &str, axis: &Axis) -> Result<Vec<toml::Value>, String> {
                 (Some(s), None) => (s, false),
                 (None, Some(s)) => (s, true),
                 _ => {
-                    return Err(format!(
+                    return Err(at(format!(
                         "sweep axis `{key}` needs exactly one of `linspace` or `logspace`"
-                    ));
+                    )));
                 }
             };
             let (a, b, n) = spec;
             if n == 0 || !a.is_finite() || !b.is_finite() {
-                return Err(format!(
+                return Err(at(format!(
                     "sweep axis `{key}`: need finite bounds and a count ≥ 1"
-                ));
+                )));
             }
             (0..n)
                 .map(|i| {
@@ -65,13 +68,19 @@ pub fn axis_values(key: &str, axis: &Axis) -> Result<Vec<toml::Value>, String> {
         }
     };
     if vals.is_empty() {
-        return Err(format!("sweep axis `{key}` is empty"));
+        return Err(at(format!("sweep axis `{key}` is empty")));
+    }
+    if let Some(v) = vals
+        .iter()
+        .find(|v| matches!(v, toml::Value::Float(f) if !f.is_finite()))
+    {
+        return Err(at(format!("sweep axis `{key}`: value {v} is not finite")));
     }
     Ok(vals)
 }
 
 /// Expands a sweep into points (one point when there are no axes).
-pub fn expand(sweep: &Sweep) -> Result<Vec<Point>, String> {
+pub fn expand(sweep: &Sweep) -> Result<Vec<Point>, Invalid> {
     let mut factors: Vec<Vec<Vec<(String, toml::Value)>>> = Vec::new();
     for (k, a) in &sweep.grid {
         factors.push(
@@ -86,13 +95,16 @@ pub fn expand(sweep: &Sweep) -> Result<Vec<Point>, String> {
             .zip
             .iter()
             .map(|(k, a)| Ok((k.clone(), axis_values(k, a)?)))
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, Invalid>>()?;
         let n = cols[0].1.len();
         if let Some((k, v)) = cols.iter().find(|(_, v)| v.len() != n) {
-            return Err(format!(
-                "zipped axes must have equal lengths: `{}` has {n}, `{k}` has {}",
-                cols[0].0,
-                v.len()
+            return Err(Invalid::new(
+                KeyPath::keys(["sweep", "zip", k.as_str()]),
+                format!(
+                    "zipped axes must have equal lengths: `{}` has {n}, `{k}` has {}",
+                    cols[0].0,
+                    v.len()
+                ),
             ));
         }
         factors.push(
@@ -125,9 +137,10 @@ pub fn expand(sweep: &Sweep) -> Result<Vec<Point>, String> {
 }
 
 /// Sets `value` at a dotted path in a TOML table (creating tables on the way).
-pub fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), String> {
+pub fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), Invalid> {
+    let at = |m: String| Invalid::new(KeyPath::keys(["sweep", "grid", path]), m);
     let mut parts: Vec<&str> = path.split('.').collect();
-    let last = parts.pop().ok_or_else(|| "empty sweep key".to_string())?;
+    let last = parts.pop().ok_or_else(|| at("empty sweep key".into()))?;
     let mut cur = table;
     for p in parts {
         let entry = cur
@@ -135,7 +148,7 @@ pub fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) -> Resu
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         cur = entry
             .as_table_mut()
-            .ok_or_else(|| format!("sweep key `{path}`: `{p}` is not a table"))?;
+            .ok_or_else(|| at(format!("sweep key `{path}`: `{p}` is not a table")))?;
     }
     cur.insert(last.to_string(), value);
     Ok(())

@@ -10,8 +10,9 @@ use std::sync::Once;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
-use crate::error::{PipelineError, Result};
-use crate::spec::Plot;
+use gentk_spec::{Legend, Plot, PlotKind};
+
+use crate::error::{ReportError, Result};
 use crate::table::{Cell, Table};
 
 mod bars;
@@ -52,13 +53,80 @@ pub(crate) fn num(c: &Cell) -> Option<f64> {
     }
 }
 
-/// One selected row of a plot: its measure, the values of the `group` columns ("col = v" parts) and
-/// the row itself.
+/// One selected row of a plot: its measure, the (column, value) pairs of the `group` columns and the
+/// row itself.
 pub(crate) struct Selected<'a> {
     pub measure: String,
-    pub group: Vec<String>,
+    pub group: Vec<(String, String)>,
     pub row: &'a [Cell],
 }
+
+/// The values of a row's group columns joined by spaces (a bar category, a scatter group).
+pub(crate) fn group_text(group: &[(String, String)]) -> String {
+    group
+        .iter()
+        .map(|(_, v)| v.trim_matches('"'))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What identifies a series of a line-type chart. Series are ordered by their default legend text
+/// (`label`), which fixes their colours.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SeriesKey {
+    /// Default legend text: "measure", "measure (col = v, …)" or "measure mode k (trial t)".
+    pub label: String,
+    /// The measurement.
+    pub measure: String,
+    /// (column, value) of the group columns.
+    pub group: Vec<(String, String)>,
+    /// Mode charts: (mode numbered from 1, trial).
+    pub mode: Option<(usize, String)>,
+}
+
+impl SeriesKey {
+    fn new(measure: String, group: Vec<(String, String)>, mode: Option<(usize, String)>) -> Self {
+        let label = match &mode {
+            Some((k, trial)) => format!("{measure} mode {k} (trial {trial})"),
+            None if group.is_empty() => measure.clone(),
+            None => format!(
+                "{measure} ({})",
+                group
+                    .iter()
+                    .map(|(c, v)| format!("{c} = {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        SeriesKey {
+            label,
+            measure,
+            group,
+            mode,
+        }
+    }
+
+    /// Whether the series belongs to one of the named measurements (not mode curves).
+    fn is_one_of(&self, names: &[String]) -> bool {
+        self.mode.is_none() && names.contains(&self.measure)
+    }
+
+    /// The legend text: the plot's `label` template with `{measure}` and `{<group column>}`
+    /// replaced, or the default label.
+    pub fn legend(&self, p: &Plot) -> String {
+        let Some(template) = &p.label else {
+            return self.label.clone();
+        };
+        let mut out = template.replace("{measure}", &self.measure);
+        for (c, v) in &self.group {
+            out = out.replace(&format!("{{{c}}}"), v.trim_matches('"'));
+        }
+        out
+    }
+}
+
+/// Series of a line-type chart: key → sorted (x, y).
+pub type Series = BTreeMap<SeriesKey, Vec<(f64, f64)>>;
 
 /// Index of column `name` (error names the plot).
 pub(crate) fn column(p: &Plot, t: &Table, name: &str) -> std::result::Result<usize, String> {
@@ -115,7 +183,7 @@ pub(crate) fn select<'a>(p: &Plot, t: &'a Table) -> std::result::Result<Vec<Sele
             measure: m,
             group: groups
                 .iter()
-                .map(|(c, i)| format!("{c} = {}", r[*i]))
+                .map(|(c, i)| (c.clone(), r[*i].to_string()))
                 .collect(),
             row: r,
         });
@@ -123,35 +191,29 @@ pub(crate) fn select<'a>(p: &Plot, t: &'a Table) -> std::result::Result<Vec<Sele
     Ok(out)
 }
 
-/// Series (label → sorted (x, y)) of a plot from a table.
-pub fn series(
-    p: &Plot,
-    t: &Table,
-) -> std::result::Result<BTreeMap<String, Vec<(f64, f64)>>, String> {
+/// The series of a plot from a table.
+pub fn series(p: &Plot, t: &Table) -> std::result::Result<Series, String> {
     let (xi, vi) = (column(p, t, &p.x)?, column(p, t, "value")?);
-    let mut out: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut out = Series::new();
     for sel in select(p, t)? {
         let r = sel.row;
         let (Some(x), Some(y)) = (num(&r[xi]), num(&r[vi])) else {
             continue;
         };
-        let m = sel.measure;
-        let label = if p.kind == "modes" {
-            // One curve per (mode, trial): x = step.
+        let key = if p.kind == PlotKind::Modes {
+            // One curve per (mode, trial): x = step. Modes are numbered from 1 in charts (the
+            // table's `index` is 0-based).
             let (ii, ti) = (column(p, t, "index")?, column(p, t, "trial")?);
-            // Modes are numbered from 1 in charts (the table's `index` is 0-based).
-            let mode = num(&r[ii]).map_or(0, |k| k as i64 + 1);
-            format!("{m} mode {mode} (trial {})", r[ti])
-        } else if sel.group.is_empty() {
-            m
+            let mode = num(&r[ii]).map_or(0, |k| (k as i64 + 1).max(0) as usize);
+            SeriesKey::new(sel.measure, Vec::new(), Some((mode, r[ti].to_string())))
         } else {
-            format!("{m} ({})", sel.group.join(", "))
+            SeriesKey::new(sel.measure, sel.group, None)
         };
-        out.entry(label).or_default().push((x, y));
+        out.entry(key).or_default().push((x, y));
     }
     for v in out.values_mut() {
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
-        if p.kind == "cumulative" {
+        if p.kind == PlotKind::Cumulative {
             // Cumulative spectrum: fraction of the total reached by the first k values.
             let total: f64 = v.iter().map(|q| q.1).sum();
             let mut acc = 0.0;
@@ -190,33 +252,14 @@ pub fn tick(v: f64) -> String {
     }
 }
 
-/// A series' legend text: the plot's `label` template with `{measure}` and `{<group column>}`
-/// replaced from the series key "measure (col = v, …)", or the key itself.
-pub fn display_label(p: &Plot, key: &str) -> String {
-    let Some(template) = &p.label else {
-        return key.to_string();
-    };
-    let (measure, rest) = match key.split_once(" (") {
-        Some((m, r)) if r.ends_with(')') => (m, &r[..r.len() - 1]),
-        _ => (key, ""),
-    };
-    let mut out = template.replace("{measure}", measure);
-    for part in rest.split(", ").filter(|x| !x.is_empty()) {
-        if let Some((c, v)) = part.split_once(" = ") {
-            out = out.replace(&format!("{{{c}}}"), v.trim_matches('"'));
-        }
-    }
-    out
-}
-
 /// The legend corner of a chart.
 pub(crate) fn legend_position(p: &Plot) -> SeriesLabelPosition {
-    match p.legend.as_deref() {
-        Some("upper-left") => SeriesLabelPosition::UpperLeft,
-        Some("lower-right") => SeriesLabelPosition::LowerRight,
-        Some("lower-left") => SeriesLabelPosition::LowerLeft,
-        Some("middle-right") => SeriesLabelPosition::MiddleRight,
-        _ => SeriesLabelPosition::UpperRight,
+    match p.legend.unwrap_or(Legend::UpperRight) {
+        Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
+        Legend::LowerRight => SeriesLabelPosition::LowerRight,
+        Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
+        Legend::MiddleRight => SeriesLabelPosition::MiddleRight,
+        Legend::UpperRight => SeriesLabelPosition::UpperRight,
     }
 }
 
@@ -270,7 +313,7 @@ pub fn crossing(pts: &[(f64, f64)], value: f64) -> Option<f64> {
 
 fn bounds(
     p: &Plot,
-    data: &BTreeMap<String, Vec<(f64, f64)>>,
+    data: &Series,
 ) -> std::result::Result<(f64, f64, f64, f64), String> {
     let pts: Vec<(f64, f64)> = data
         .values()
@@ -316,7 +359,7 @@ fn bounds(
 fn draw<DB, X, Y>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     p: &Plot,
-    data: &BTreeMap<String, Vec<(f64, f64)>>,
+    data: &Series,
     vlines: &[f64],
     xs: X,
     ys: Y,
@@ -377,28 +420,16 @@ where
             )
             .map_err(e)?;
     }
-    for (i, (label, pts)) in data.iter().enumerate() {
+    for (i, (key, pts)) in data.iter().enumerate() {
         // Mode curves: colour by mode, one legend entry per mode (its first trial), no markers.
-        let mode = (p.kind == "modes").then(|| {
-            label
-                .split(" mode ")
-                .nth(1)
-                .and_then(|r| r.split(' ').next())
-                .and_then(|k| k.parse::<usize>().ok())
-                .unwrap_or(0)
-        });
+        let mode = key.mode.as_ref().map(|(k, _)| *k);
         let c = PALETTE[mode.map_or(i, |k| k.saturating_sub(1)) % PALETTE.len()];
         let pts: Vec<(f64, f64)> = pts
             .iter()
             .copied()
             .filter(|q| (!p.log_x || q.0 > 0.0) && (!p.log_y || q.1 > 0.0))
             .collect();
-        let is = |names: &[String]| {
-            names
-                .iter()
-                .any(|d| label == d || label.starts_with(&format!("{d} (")))
-        };
-        let thin = is(&p.thin);
+        let thin = key.is_one_of(&p.thin);
         let width = if mode.is_some() || thin { 1 } else { 2 };
         let pts: Vec<(f64, f64)> = if p.band {
             let q = quartiles(&pts);
@@ -413,7 +444,7 @@ where
         } else {
             pts
         };
-        let dashed = is(&p.dashed);
+        let dashed = key.is_one_of(&p.dashed);
         let style = c.stroke_width(width);
         let series = if dashed {
             chart
@@ -424,11 +455,11 @@ where
                 .draw_series(LineSeries::new(pts.iter().copied(), style))
                 .map_err(e)?
         };
-        if mode.is_none() || label.ends_with("(trial 0)") {
-            let text = if mode.is_some() {
-                label.trim_end_matches(" (trial 0)").to_string() + " (all trials)"
-            } else {
-                display_label(p, label)
+        let first_trial = key.mode.as_ref().is_none_or(|(_, trial)| trial == "0");
+        if first_trial {
+            let text = match mode {
+                Some(k) => format!("{} mode {k} (all trials)", key.measure),
+                None => key.legend(p),
             };
             series.label(text).legend(move |(x, y)| {
                 if dashed {
@@ -459,7 +490,7 @@ where
 fn draw_any<DB>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     p: &Plot,
-    data: &BTreeMap<String, Vec<(f64, f64)>>,
+    data: &Series,
     vlines: &[f64],
 ) -> std::result::Result<(), String>
 where
@@ -485,7 +516,7 @@ where
 /// What a chart shows, computed once from the table and drawn to both backends.
 enum Content {
     /// Line-type charts: series and vertical reference lines.
-    Lines(BTreeMap<String, Vec<(f64, f64)>>, Vec<f64>),
+    Lines(Series, Vec<f64>),
     /// A heatmap grid.
     Heat(heat::Grid),
     /// A regions grid.
@@ -497,16 +528,16 @@ enum Content {
 }
 
 fn content(p: &Plot, t: &Table) -> std::result::Result<Content, String> {
-    Ok(match p.kind.as_str() {
-        "heatmap" => Content::Heat(heat::grid(p, t, None)?),
-        "regions" => Content::Regions(heat::regions(p, t)?),
-        "bars" => Content::Bars(bars::bars(p, t)?),
-        "scatter" => Content::Scatter(bars::scatter(p, t)?),
-        _ => {
+    Ok(match p.kind {
+        PlotKind::Heatmap => Content::Heat(heat::grid(p, t, None)?),
+        PlotKind::Regions => Content::Regions(heat::regions(p, t)?),
+        PlotKind::Bars => Content::Bars(bars::bars(p, t)?),
+        PlotKind::Scatter => Content::Scatter(bars::scatter(p, t)?),
+        PlotKind::Line | PlotKind::Cumulative | PlotKind::Modes => {
             let mut vlines: Vec<f64> = p.vline.into_iter().collect();
             if let Some(w) = &p.vline_where {
                 let only = Plot {
-                    kind: "line".into(),
+                    kind: PlotKind::Line,
                     measures: vec![w.measure.clone()],
                     group: None,
                     x_max: None,
@@ -546,24 +577,22 @@ where
     }
 }
 
-/// Writes a chart's PNG and SVG (each to a temporary file, then renamed into place).
+/// Writes a chart's PNG and SVG into `dir`, each atomically.
 pub fn write(p: &Plot, t: &Table, dir: &Path) -> Result<()> {
     register_fonts();
-    let err = |m: String| PipelineError::Chart {
+    let err = |m: String| ReportError::Chart {
         path: dir.join(&p.file),
         message: m,
     };
-    let size = if p.kind == "bars" {
+    let size = if p.kind == PlotKind::Bars {
         (1000u32, 720u32)
     } else {
         (960u32, 600u32)
     };
     let c = content(p, t).map_err(err)?;
-    let png = dir.join(format!("{}.png", p.file));
-    std::fs::create_dir_all(dir).map_err(crate::error::io(dir))?;
-    let tmp = dir.join(format!(".{}.tmp{}.png", p.file, std::process::id()));
-    draw_content(BitMapBackend::new(&tmp, size).into_drawing_area(), p, &c).map_err(err)?;
-    std::fs::rename(&tmp, &png).map_err(crate::error::io(&png))?;
+    crate::io::write_atomic_with(&dir.join(format!("{}.png", p.file)), |tmp| {
+        draw_content(BitMapBackend::new(tmp, size).into_drawing_area(), p, &c).map_err(err)
+    })?;
     let mut svg = String::new();
     draw_content(
         SVGBackend::with_string(&mut svg, size).into_drawing_area(),
@@ -571,7 +600,7 @@ pub fn write(p: &Plot, t: &Table, dir: &Path) -> Result<()> {
         &c,
     )
     .map_err(err)?;
-    crate::runner::write_atomic(&dir.join(format!("{}.svg", p.file)), svg.as_bytes())
+    crate::io::write_atomic(&dir.join(format!("{}.svg", p.file)), svg.as_bytes())
 }
 
 #[cfg(test)]
@@ -596,9 +625,15 @@ mod tests {
             "file = \"f\"\nx = \"model.gain\"\nlabel = \"{measure}: g = {model.gain}, {model.arch}\"",
         )
         .unwrap();
-        assert_eq!(
-            display_label(&p, "w_t (model.gain = 0.1, model.arch = \"rnn\")"),
-            "w_t: g = 0.1, rnn"
+        let key = SeriesKey::new(
+            "w_t".into(),
+            vec![
+                ("model.gain".into(), "0.1".into()),
+                ("model.arch".into(), "\"rnn\"".into()),
+            ],
+            None,
         );
+        assert_eq!(key.label, "w_t (model.gain = 0.1, model.arch = \"rnn\")");
+        assert_eq!(key.legend(&p), "w_t: g = 0.1, rnn");
     }
 }

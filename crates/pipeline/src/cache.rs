@@ -1,0 +1,145 @@
+//! The per-point cache: content-addressed (a point's key is a hash of exactly what determines its
+//! numbers) and verified on read. An entry holds its key, a checksum of its rows and the rows; an
+//! entry that does not parse, carries another key or fails its checksum is a miss — recomputed and
+//! overwritten — never data.
+
+use std::path::Path;
+
+use gentk_report::Row;
+use gentk_spec::{Point, Spec};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{PipelineError, Result};
+
+/// Bump when a change alters numbers for unchanged specs: invalidates every cache entry.
+pub const ALGO_VERSION: &str = "gentk-algo-3";
+
+/// The part of a resolved point that determines its numbers (metadata and plots excluded).
+#[derive(Serialize)]
+struct Key<'a> {
+    algo: &'a str,
+    seed: u64,
+    model: &'a gentk_spec::ModelSpec,
+    task: &'a gentk_spec::TaskSpec,
+    train: &'a Option<gentk_spec::TrainSpec>,
+    measures: &'a [gentk_spec::Measure],
+    point: Vec<(String, String)>,
+}
+
+/// Cache key of a point: blake3 of its canonical JSON (field order fixed by the types, so key order
+/// and comments in the TOML never matter).
+pub fn point_key(spec: &Spec, point: &Point) -> Result<String, serde_json::Error> {
+    let k = Key {
+        algo: ALGO_VERSION,
+        seed: spec.experiment.seed,
+        model: &spec.model,
+        task: &spec.task,
+        train: &spec.train,
+        measures: &spec.measures,
+        point: point
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect(),
+    };
+    let json = serde_json::to_string(&k)?;
+    Ok(blake3::hash(json.as_bytes()).to_hex().to_string())
+}
+
+/// The seed of a point: from the spec seed and the point's own values (not its index), so adding
+/// sweep values leaves existing points — and their cache entries — unchanged.
+pub fn point_seed(spec: &Spec, point: &Point) -> u64 {
+    let mut h = blake3::Hasher::new();
+    h.update(&spec.experiment.seed.to_le_bytes());
+    for (k, v) in &point.values {
+        h.update(k.as_bytes());
+        h.update(v.to_string().as_bytes());
+    }
+    seed_of(h.finalize())
+}
+
+/// The first 8 bytes of a hash as a non-negative i64-safe seed.
+pub(crate) fn seed_of(h: blake3::Hash) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h.as_bytes()[..8]);
+    u64::from_le_bytes(b) >> 1
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    key: String,
+    checksum: String,
+    rows: Vec<Row>,
+}
+
+fn checksum(rows: &[Row]) -> Result<String, serde_json::Error> {
+    Ok(blake3::hash(serde_json::to_string(rows)?.as_bytes())
+        .to_hex()
+        .to_string())
+}
+
+/// The rows cached under `key` at `path`, if the entry is whole and verified.
+pub fn load(path: &Path, key: &str) -> Option<Vec<Row>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let e: Entry = serde_json::from_str(&text).ok()?;
+    (e.key == key && checksum(&e.rows).ok()? == e.checksum).then_some(e.rows)
+}
+
+/// Stores `rows` under `key` at `path` (atomically).
+pub fn store(path: &Path, key: &str, rows: &[Row]) -> Result<()> {
+    let err = |e: serde_json::Error| PipelineError::Cache {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let entry = Entry {
+        key: key.to_string(),
+        checksum: checksum(rows).map_err(err)?,
+        rows: rows.to_vec(),
+    };
+    let json = serde_json::to_string(&entry).map_err(err)?;
+    Ok(gentk_report::io::write_atomic(path, json.as_bytes())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(value: f64) -> Row {
+        Row {
+            measure: "m".into(),
+            operator: "ntk".into(),
+            statistic: "trace".into(),
+            index: -1,
+            iteration: -1,
+            value,
+            stderr: Some(f64::NAN),
+            matvecs: 3,
+            estimator: "exact".into(),
+            budget: 100,
+            ptrace_variant: "-".into(),
+            seed: 7,
+            trial: -1,
+            step: -1,
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_and_damage_is_a_miss() {
+        let d = std::env::temp_dir().join(format!("gentk-cache-{}", std::process::id()));
+        let f = d.join("k.json");
+        let rows = vec![row(1.5), row(f64::INFINITY)];
+        store(&f, "k", &rows).unwrap();
+        let back = load(&f, "k").unwrap();
+        assert_eq!(back[0].value, 1.5);
+        assert!(back[0].stderr.is_some_and(f64::is_nan));
+        assert_eq!((back[0].matvecs, back[0].seed), (3, 7));
+        assert_eq!(back[1].value, f64::INFINITY);
+        assert!(load(&f, "other").is_none(), "another key's entry is not data");
+        let text = std::fs::read_to_string(&f).unwrap();
+        std::fs::write(&f, text.replace("1.5", "1.6")).unwrap();
+        assert!(load(&f, "k").is_none(), "a changed digit fails the checksum");
+        std::fs::write(&f, "[]").unwrap();
+        assert!(load(&f, "k").is_none());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

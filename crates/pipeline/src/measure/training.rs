@@ -1,0 +1,100 @@
+//! The snapshots a point measures: its initialisation, or — with a `[train]` table — the checkpoints
+//! of a BPTT run at the `measure_at` iterations (default: after the last iteration), each with the
+//! model and readout parameters and the loss.
+
+use gentk_models::{Batch, Optimizer, Params, Readout, TrainConfig, train};
+use gentk_spec::{OptimizerKind, Spec};
+use gentk_tasks::{BatchSampler, TaskConfig, generate};
+
+use super::build::Built;
+use super::error::{MeasureError, Result};
+
+/// One measured state of a point's model.
+pub(crate) struct Snap {
+    /// GD iteration (−1 without training; 0 = initialisation).
+    pub iteration: i64,
+    /// Model parameters.
+    pub model: Params,
+    /// Readout parameters.
+    pub readout: Params,
+    /// Training loss at the checkpoint.
+    pub loss: Option<f64>,
+}
+
+/// The snapshots of a point (the model and readout are left at their final training state).
+pub(crate) fn snapshots(
+    spec: &Spec,
+    task: &TaskConfig,
+    built: &mut Built,
+    readout: &mut Readout,
+    seed: u64,
+) -> Result<Vec<Snap>> {
+    let (t, model) = match (&spec.train, built) {
+        (None, built) => {
+            return Ok(vec![Snap {
+                iteration: -1,
+                model: built.sm().params().clone(),
+                readout: readout.params().clone(),
+                loss: None,
+            }]);
+        }
+        (Some(t), Built::Rec(model)) => (t, model),
+        (Some(_), Built::Mlp(_)) => {
+            return Err(MeasureError::Unsupported(
+                "training an MLP (training specs support recurrent models only)".into(),
+            ));
+        }
+    };
+    let data_seed = seed ^ super::DATA_SEED;
+    let train_data = generate(task, true, data_seed ^ 1)?;
+    let train_data = train_data.head(t.dataset_size.min(train_data.n))?;
+    let mut sampler = BatchSampler::new(t.batch_size, true, seed ^ 2)?;
+    let optimizer = match t.optimizer {
+        OptimizerKind::Adam => Optimizer::adam(t.lr),
+        OptimizerKind::Sgd => Optimizer::Sgd {
+            lr: t.lr,
+            momentum: t.momentum,
+        },
+    };
+    let tc = TrainConfig {
+        optimizer,
+        iterations: t.iterations,
+        grad_clip: t.grad_clip,
+        trainable: t.trainable.clone(),
+        tol: t.tol,
+        log_every: 20,
+        checkpoint_every: 1,
+    };
+    let want: Vec<usize> = if t.measure_at.is_empty() {
+        vec![t.iterations]
+    } else {
+        t.measure_at.clone()
+    };
+    let mut snaps = Vec::new();
+    train(
+        model.as_mut(),
+        readout,
+        &tc,
+        |_| {
+            let b = sampler.next(&train_data).map_err(|e| e.to_string())?;
+            Ok(Batch {
+                batch: b.n,
+                time: b.time,
+                inputs: b.inputs,
+                targets: b.targets,
+            })
+        },
+        |cp| {
+            if want.contains(&cp.iteration) {
+                snaps.push(Snap {
+                    iteration: cp.iteration as i64,
+                    model: cp.model.clone(),
+                    readout: cp.readout.clone(),
+                    loss: Some(cp.loss),
+                });
+            }
+            Ok(())
+        },
+    )?;
+    Ok(snaps)
+}

@@ -1,0 +1,325 @@
+//! The closed vocabularies of a spec — architectures, operators, statistics, estimators, partial-trace
+//! variants, optimizers, chart kinds, legend corners, colour maps — as enums. Each is declared once
+//! with its spec spelling; serde, `as_str` (the spelling written into tables) and the lists quoted
+//! in error messages all come from that one declaration.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+macro_rules! names {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// Every spelling, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
+            /// The spec spelling (also what tables record).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// Parses a spelling.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                $name::parse(&s).ok_or_else(|| serde::de::Error::unknown_variant(&s, Self::NAMES))
+            }
+        }
+    };
+}
+
+names! {
+    /// Model architecture (`model.arch`).
+    Arch {
+        /// kpflow's leaky RNN (dt, tanh).
+        LeakyRnn = "leaky-rnn",
+        /// The leaky RNN without the tanh.
+        LinearRnn = "linear-rnn",
+        /// PyTorch `nn.RNN` (tanh).
+        Rnn = "rnn",
+        /// PyTorch `nn.GRU`.
+        Gru = "gru",
+        /// Deep ReLU MLP (depth as time).
+        MlpRelu = "mlp-relu",
+        /// Residual tanh MLP (depth as time).
+        MlpResidual = "mlp-residual",
+        /// Single attention block + MLP.
+        Attention = "attention",
+    }
+}
+
+impl Arch {
+    /// Recurrent cells (trainable by BPTT).
+    pub fn is_recurrent(self) -> bool {
+        matches!(self, Arch::LeakyRnn | Arch::LinearRnn | Arch::Rnn | Arch::Gru)
+    }
+    /// MLPs (depth as time).
+    pub fn is_mlp(self) -> bool {
+        matches!(self, Arch::MlpRelu | Arch::MlpResidual)
+    }
+    /// Cells with an Euler step dt (K = dt² G ⊗ I).
+    pub fn is_leaky(self) -> bool {
+        matches!(self, Arch::LeakyRnn | Arch::LinearRnn)
+    }
+    /// Cells whose recurrent weight `rnn.weight_hh_l0` is one square H x H matrix.
+    pub fn has_square_recurrent_weight(self) -> bool {
+        matches!(self, Arch::LeakyRnn | Arch::LinearRnn | Arch::Rnn)
+    }
+}
+
+names! {
+    /// What a measurement applies to (`measure.operator`).
+    Operator {
+        /// K by its Kronecker core.
+        K = "k",
+        /// K = J_θ J_θ* (the autodiff reference).
+        KAutodiff = "k_autodiff",
+        /// NTK_S = P K P*.
+        Ntk = "ntk",
+        /// P P*.
+        PpStar = "pp_star",
+        /// The output NTK (I ⊗ W_out) NTK_S (I ⊗ W_out)ᵀ.
+        OutputNtk = "output_ntk",
+        /// P⁻¹ (adjoint checks).
+        PInv = "p_inv",
+        /// J_θ (adjoint checks).
+        JTheta = "j_theta",
+        /// The whole weight-site Gram G on (trial, step).
+        Gram = "gram",
+        /// P (its Gram P*P for PSD statistics; ‖P‖_F² for fro2).
+        P = "p",
+        /// The task's inputs.
+        Data = "data",
+        /// The training run (loss at checkpoints).
+        Training = "training",
+        /// The rollout's activity [z_t; x_t].
+        Activity = "activity",
+        /// R = (I − W_hh)⁻¹ of the model.
+        Resolvent = "resolvent",
+        /// R = (I − g W)⁻¹ of a Gaussian surrogate W.
+        ResolventGaussian = "resolvent_gaussian",
+        /// The rollout's states.
+        States = "states",
+        /// The closed-form filter of z_{t+1} = g z_t + x_t.
+        ScalarFilter = "scalar_filter",
+    }
+}
+
+impl Operator {
+    /// Operators measured without applying an NTK operator (cheap, exact).
+    pub fn is_direct(self) -> bool {
+        matches!(
+            self,
+            Operator::Activity
+                | Operator::Resolvent
+                | Operator::ResolventGaussian
+                | Operator::States
+                | Operator::ScalarFilter
+        )
+    }
+}
+
+names! {
+    /// What is computed (`measure.statistic`).
+    Statistic {
+        /// tr A.
+        Trace = "trace",
+        /// ‖A‖_F².
+        Fro2 = "fro2",
+        /// PR(A) = tr(A)²/‖A‖_F².
+        EffRank = "eff_rank",
+        /// PR of the partial trace keeping hidden.
+        EffRankSpace = "eff_rank_space",
+        /// PR of the partial trace keeping (batch, time).
+        EffRankTime = "eff_rank_time",
+        /// Largest eigenvalues.
+        TopEigs = "top_eigs",
+        /// All eigenvalues (dense).
+        Spectrum = "spectrum",
+        /// Top eigenvectors of the temporal compression as [B, T] curves.
+        TemporalModes = "temporal_modes",
+        /// The same scaled by λ² (kpflow's weighted modes).
+        TemporalModesWeighted = "temporal_modes_weighted",
+        /// All eigenvalues of the temporal compress_mean.
+        TimeSpectrum = "time_spectrum",
+        /// ⟨q, A q⟩/⟨q, q⟩ of the target direction.
+        TargetRayleigh = "target_rayleigh",
+        /// cos_F with the NTK at initialisation.
+        AlignmentInit = "alignment_init",
+        /// cos_F(NTK_S, P P*).
+        AlignmentPpStar = "alignment_pp_star",
+        /// Participation ratio of data.
+        DataPr = "data_pr",
+        /// Training loss.
+        Loss = "loss",
+        /// Kronecker-core error.
+        KronError = "kron_error",
+        /// 1 − PR/H of the spatial partial trace.
+        BiasSpace = "bias_space",
+        /// 1 − PR/(B·T) of the temporal partial trace.
+        BiasTime = "bias_time",
+        /// 1 − PR(R Rᵀ)/n.
+        Bias = "bias",
+        /// kpflow's 1 − cos_F(R Rᵀ, I).
+        BiasCompat = "bias_compat",
+        /// ρ(W).
+        SpectralRadius = "spectral_radius",
+        /// max ‖z_t‖.
+        MaxNorm = "max_norm",
+        /// Filter weights w_t.
+        Weights = "weights",
+        /// max |⟨Ax, y⟩ − ⟨x, A*y⟩|/(‖Ax‖‖y‖).
+        AdjointDefect = "adjoint_defect",
+        /// ‖P P⁻¹ − I‖_F/√n.
+        InverseError = "inverse_error",
+        /// Off-block mass of K between hidden units.
+        BlockDefect = "block_defect",
+        /// Spread of K's per-unit blocks.
+        BlockSpread = "block_spread",
+        /// ‖K‖_F/(dt²√H‖G‖_F).
+        CoreNormRatio = "core_norm_ratio",
+        /// cos_F(C_h A, G) with the model's weight sites.
+        CoreAlignExact = "core_align_exact",
+        /// cos_F(C_h A, G) with kpflow's [z_t; x_t].
+        CoreAlignKpflow = "core_align_kpflow",
+    }
+}
+
+impl Statistic {
+    /// Statistics whose rows record a partial-trace variant.
+    pub fn records_variant(self) -> bool {
+        matches!(
+            self,
+            Statistic::EffRankSpace
+                | Statistic::EffRankTime
+                | Statistic::BiasSpace
+                | Statistic::BiasTime
+        )
+    }
+}
+
+names! {
+    /// How a statistic is estimated (`measure.estimator`).
+    Estimator {
+        /// Dense and exact (size-limited).
+        Exact = "exact",
+        /// Seeded, budgeted randomized estimators.
+        Randomized = "randomized",
+    }
+}
+
+names! {
+    /// Partial-trace variant of space/time ranks (`measure.variant`).
+    Variant {
+        /// Σ_k (I ⊗ e_kᵀ) A (I ⊗ e_k).
+        Textbook = "textbook",
+        /// kpflow's (I ⊗ 1ᵀ) A (I ⊗ 1).
+        CompressSum = "compress_sum",
+        /// The same divided by the traced size.
+        CompressMean = "compress_mean",
+    }
+}
+
+names! {
+    /// Training optimizer (`train.optimizer`).
+    OptimizerKind {
+        /// SGD with momentum (PyTorch semantics).
+        Sgd = "sgd",
+        /// Adam (PyTorch semantics).
+        Adam = "adam",
+    }
+}
+
+names! {
+    /// Chart kind (`plot.kind`).
+    PlotKind {
+        /// Measurements against a column.
+        Line = "line",
+        /// Running sum / total per series.
+        Cumulative = "cumulative",
+        /// x and y sweep columns, colour = value.
+        Heatmap = "heatmap",
+        /// Temporal mode curves, one per (mode, trial).
+        Modes = "modes",
+        /// F7's four-region map.
+        Regions = "regions",
+        /// Grouped log-scale bars.
+        Bars = "bars",
+        /// Two measures against each other per point.
+        Scatter = "scatter",
+    }
+}
+
+names! {
+    /// Legend corner of line charts (`plot.legend`).
+    Legend {
+        /// Upper right (default).
+        UpperRight = "upper-right",
+        /// Upper left.
+        UpperLeft = "upper-left",
+        /// Lower right.
+        LowerRight = "lower-right",
+        /// Lower left.
+        LowerLeft = "lower-left",
+        /// Middle right.
+        MiddleRight = "middle-right",
+    }
+}
+
+names! {
+    /// Heatmap colour map (`plot.colormap`).
+    Colormap {
+        /// matplotlib's viridis (default).
+        Viridis = "viridis",
+        /// matplotlib's magma.
+        Magma = "magma",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_round_trip_and_unknown_names_list_the_choices() {
+        for s in Statistic::ALL {
+            assert_eq!(Statistic::parse(s.as_str()), Some(*s));
+        }
+        #[derive(Deserialize)]
+        struct W {
+            #[allow(dead_code)]
+            op: Operator,
+        }
+        let e = toml::from_str::<W>("op = \"ntks\"").err().unwrap();
+        assert!(e.message().contains("unknown variant `ntks`"), "{e}");
+        assert!(e.message().contains("`pp_star`"), "{e}");
+    }
+}

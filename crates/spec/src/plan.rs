@@ -1,0 +1,404 @@
+//! From a spec file to a typed, validated plan: parse (errors located by the parser's spans), apply a
+//! preset, expand the sweep, resolve every point into its own typed spec and task configuration, and
+//! validate each (ranges, cross-key rules, the operator × statistic × estimator table of
+//! [`crate::rules`]) — all before any computation. Every error names file:line:column of the key
+//! that caused it: the sweep axis that set the value, the preset that overrode it, or the key itself.
+
+use std::path::{Path, PathBuf};
+
+use gentk_tasks::{TaskConfig, TaskDims};
+use serde::Deserialize;
+
+use crate::error::{Invalid, Result, SpecError};
+use crate::locate::{KeyPath, Seg, SpanIndex, line_col, suggestion};
+use crate::names::PlotKind;
+use crate::rules::{PointDims, check_measure};
+use crate::schema::Spec;
+use crate::sweep::{Point, expand, set_path};
+
+/// A spec file's text, path, spans and parsed (preset-free) spec.
+#[derive(Debug, Clone)]
+pub struct SpecFile {
+    /// Path as given.
+    pub path: PathBuf,
+    /// Source text.
+    pub text: String,
+    /// Parsed, preset-free spec.
+    pub spec: Spec,
+    spans: SpanIndex,
+}
+
+/// One resolved sweep point: its overrides, its own spec and its task.
+#[derive(Debug, Clone)]
+pub struct PlannedPoint {
+    /// The sweep values that define it.
+    pub point: Point,
+    /// The spec with the preset and the point's values applied.
+    pub spec: Spec,
+    /// The task generator's configuration.
+    pub task: TaskConfig,
+    /// The sizes of its rollout.
+    pub dims: PointDims,
+}
+
+/// A validated plan: the preset-resolved spec and every point.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The spec with the preset applied (sweep not expanded).
+    pub spec: Spec,
+    /// The preset.
+    pub preset: String,
+    /// Points in sweep order.
+    pub points: Vec<PlannedPoint>,
+}
+
+impl Plan {
+    /// The sweep keys (table columns), in axis order.
+    pub fn sweep_keys(&self) -> Vec<String> {
+        self.points
+            .first()
+            .map(|p| p.point.values.iter().map(|(k, _)| k.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Reads and parses a spec file (presets not applied yet).
+pub fn load(path: &Path) -> Result<SpecFile> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let spans = SpanIndex::new(&text);
+    match toml::from_str::<Spec>(&text) {
+        Ok(spec) => Ok(SpecFile {
+            path: path.to_path_buf(),
+            text,
+            spec,
+            spans,
+        }),
+        Err(e) => {
+            let offset = e.span().map_or(0, |s| s.start);
+            let key = spans.path_at(offset).unwrap_or_default();
+            Err(located(path, &text, offset, &key, e.message().trim()))
+        }
+    }
+}
+
+fn located(file: &Path, text: &str, offset: usize, key: &KeyPath, msg: &str) -> SpecError {
+    let (line, column) = line_col(text, offset);
+    let mut message = if key.0.is_empty() {
+        msg.to_string()
+    } else {
+        format!("at `{key}`: {msg}")
+    };
+    if let Some(s) = suggestion(msg) {
+        message = format!("{message}; {s}");
+    }
+    SpecError::Located {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// Merges `over` into `base` recursively (tables merge, other values replace).
+pub fn merge(base: &mut toml::Table, over: &toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+impl SpecFile {
+    /// A validation problem located in this file: at the sweep axis that set the key (when the
+    /// point's values include it), else at the preset's override, else at the key or its nearest
+    /// existing ancestor.
+    pub fn locate(&self, inv: &Invalid, preset: &str, point: Option<&Point>) -> SpecError {
+        let preset_root = [Seg::Key("presets".into()), Seg::Key(preset.into())];
+        let mut candidates: Vec<KeyPath> = Vec::new();
+        let sweep_axis = |key: &str| {
+            [
+                KeyPath::keys(["sweep", "grid", key]),
+                KeyPath::keys(["sweep", "zip", key]),
+            ]
+        };
+        if let (Some(p), Some(dotted)) = (point, inv.path.as_dotted()) {
+            for (k, _) in &p.values {
+                if dotted == *k || dotted.starts_with(&format!("{k}.")) {
+                    for axis in sweep_axis(k) {
+                        candidates.push(axis.under(&preset_root));
+                        candidates.push(axis);
+                    }
+                }
+            }
+        }
+        if let [Seg::Key(s), Seg::Key(kind), Seg::Key(key)] = &inv.path.0[..]
+            && s == "sweep"
+            && (kind == "grid" || kind == "zip")
+        {
+            for axis in sweep_axis(key) {
+                candidates.push(axis.under(&preset_root));
+                candidates.push(axis);
+            }
+        }
+        for len in (1..=inv.path.0.len()).rev() {
+            let anc = KeyPath(inv.path.0[..len].to_vec());
+            candidates.push(anc.under(&preset_root));
+            candidates.push(anc);
+        }
+        let offset = candidates
+            .iter()
+            .find_map(|c| self.spans.key_span(c))
+            .map_or(0, |s| s.start);
+        let msg = match point {
+            Some(p) if !p.values.is_empty() => {
+                format!("{} (at sweep point {})", inv.message, p.label())
+            }
+            _ => inv.message.clone(),
+        };
+        located(&self.path, &self.text, offset, &inv.path, &msg)
+    }
+
+    /// Deserialises a (merged, overridden) document; on failure, finds the offending key by
+    /// re-parsing the document as text (the parser's span names the key) and locates it here.
+    fn spec_of(&self, doc: toml::Table, preset: &str, point: Option<&Point>) -> Result<Spec> {
+        match Spec::deserialize(toml::Value::Table(doc.clone())) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                let path = toml::to_string(&doc)
+                    .ok()
+                    .and_then(|text| {
+                        let err = toml::from_str::<Spec>(&text).err()?;
+                        SpanIndex::new(&text).path_at(err.span()?.start)
+                    })
+                    .unwrap_or_default();
+                let what = if preset == "cpu" && !self.has_preset("cpu") {
+                    e.message().trim().to_string()
+                } else {
+                    format!("after applying preset `{preset}`: {}", e.message().trim())
+                };
+                Err(self.locate(&Invalid::new(path, what), preset, point))
+            }
+        }
+    }
+
+    fn has_preset(&self, name: &str) -> bool {
+        self.spec.presets.contains_key(name)
+    }
+
+    /// The spec with preset `name` applied (`cpu` silently absent is fine; others must exist).
+    pub fn resolved(&self, preset: &str) -> Result<Spec> {
+        let mut doc = toml::Table::try_from(&self.spec).map_err(|e| {
+            self.locate(
+                &Invalid::new(KeyPath::default(), e.to_string()),
+                preset,
+                None,
+            )
+        })?;
+        let presets = doc.remove("presets");
+        match presets
+            .as_ref()
+            .and_then(|p| p.get(preset))
+            .and_then(|v| v.as_table())
+        {
+            Some(t) => merge(&mut doc, t),
+            None if preset == "cpu" => {}
+            None => {
+                return Err(self.locate(
+                    &Invalid::new(
+                        KeyPath::keys(["presets"]),
+                        format!(
+                            "unknown preset `{preset}`; this spec has {}",
+                            if self.spec.presets.is_empty() {
+                                "none".to_string()
+                            } else {
+                                self.spec
+                                    .presets
+                                    .keys()
+                                    .map(|k| format!("`{k}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            }
+                        ),
+                    ),
+                    "cpu",
+                    None,
+                ));
+            }
+        }
+        self.spec_of(doc, preset, None)
+    }
+}
+
+/// Resolves every point of a spec file under `preset` into a validated plan.
+pub fn resolve(sf: &SpecFile, preset: &str) -> Result<Plan> {
+    let spec = sf.resolved(preset)?;
+    let points = expand(&spec.sweep).map_err(|inv| sf.locate(&inv, preset, None))?;
+    let mut base = toml::Table::try_from(&spec)
+        .map_err(|e| sf.locate(&Invalid::new(KeyPath::default(), e.to_string()), preset, None))?;
+    base.remove("presets");
+    let mut out = Vec::with_capacity(points.len());
+    for p in points {
+        let mut t = base.clone();
+        for (k, v) in &p.values {
+            set_path(&mut t, k, v.clone()).map_err(|inv| sf.locate(&inv, preset, Some(&p)))?;
+        }
+        let ps = sf.spec_of(t, preset, Some(&p))?;
+        let (task, dims) = validate(&ps).map_err(|inv| sf.locate(&inv, preset, Some(&p)))?;
+        out.push(PlannedPoint {
+            point: p,
+            spec: ps,
+            task,
+            dims,
+        });
+    }
+    Ok(Plan {
+        spec,
+        preset: preset.to_string(),
+        points: out,
+    })
+}
+
+/// The task table parsed as a generator configuration (the error names the key).
+pub fn task_config(spec: &Spec) -> Result<TaskConfig, Invalid> {
+    TaskConfig::deserialize(toml::Value::Table(spec.task.config.clone())).map_err(|e| {
+        let msg = e.message().trim().to_string();
+        let key = msg
+            .split("unknown field `")
+            .nth(1)
+            .and_then(|r| r.split('`').next())
+            .map_or_else(
+                || KeyPath::keys(["task", "kind"]),
+                |k| KeyPath::keys(["task", k]),
+            );
+        Invalid::new(key, format!("task: {msg}"))
+    })
+}
+
+fn finite(path: KeyPath, what: &str, v: f64) -> Result<(), Invalid> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(Invalid::new(path, format!("{what} must be finite, got {v}")))
+    }
+}
+
+/// Validates a resolved point spec without computing: ranges, cross-key rules, every measurement
+/// against [`crate::rules`], every chart's required keys. Returns the point's task and sizes.
+pub fn validate(spec: &Spec) -> Result<(TaskConfig, PointDims), Invalid> {
+    let model = &spec.model;
+    let key = |k: &str| KeyPath::dotted(k);
+    if model.hidden == 0 {
+        return Err(Invalid::new(key("model.hidden"), "must be ≥ 1"));
+    }
+    if !(model.dt > 0.0 && model.dt <= 1.0) {
+        return Err(Invalid::new(
+            key("model.dt"),
+            format!("must lie in (0, 1], got {}", model.dt),
+        ));
+    }
+    finite(key("model.gain"), "the gain", model.gain)?;
+    if model.arch.is_mlp() && model.depth.is_none_or(|d| d == 0) {
+        return Err(Invalid::new(
+            key("model.depth"),
+            format!("arch `{}` needs depth ≥ 1", model.arch),
+        ));
+    }
+    if spec.task.batch == 0 {
+        return Err(Invalid::new(key("task.batch"), "must be ≥ 1"));
+    }
+    let task = task_config(spec)?;
+    let tdims: TaskDims = task.dims();
+    if spec.task.batch > tdims.n {
+        return Err(Invalid::new(
+            key("task.batch"),
+            format!(
+                "task.batch = {} exceeds the {} trials the task generates",
+                spec.task.batch, tdims.n
+            ),
+        ));
+    }
+    let dims = PointDims::of(spec, tdims);
+    if spec.measures.is_empty() {
+        return Err(Invalid::new(
+            key("measure"),
+            "at least one [[measure]] is needed",
+        ));
+    }
+    if let Some(t) = &spec.train {
+        if !model.arch.is_recurrent() {
+            return Err(Invalid::new(
+                key("train"),
+                format!(
+                    "training specs support recurrent models only (leaky-rnn, linear-rnn, rnn, gru), not arch `{}`",
+                    model.arch
+                ),
+            ));
+        }
+        finite(key("train.lr"), "the learning rate", t.lr)?;
+        if t.batch_size == 0 {
+            return Err(Invalid::new(key("train.batch_size"), "must be ≥ 1"));
+        }
+        if let Some(&it) = t.measure_at.iter().find(|&&it| it > t.iterations) {
+            return Err(Invalid::new(
+                key("train.measure_at"),
+                format!(
+                    "checkpoint {it} lies beyond the last iteration {}",
+                    t.iterations
+                ),
+            ));
+        }
+    }
+    let doc = toml::Value::try_from(spec)
+        .map_err(|e| Invalid::new(KeyPath::default(), e.to_string()))?;
+    for (i, m) in spec.measures.iter().enumerate() {
+        check_measure(spec, &dims, i, m)?;
+        for k in &m.seed_from {
+            if k.split('.').try_fold(&doc, |v, part| v.get(part)).is_none() {
+                return Err(Invalid::new(
+                    KeyPath::measure(i, "seed_from"),
+                    format!("in measure `{}`: seed_from key `{k}` is not in the spec", m.name),
+                ));
+            }
+        }
+    }
+    for (i, p) in spec.plots.iter().enumerate() {
+        let need = |ok: bool, msg: String| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Invalid::new(KeyPath::plot(i, "kind"), msg))
+            }
+        };
+        match p.kind {
+            PlotKind::Scatter => need(
+                p.measures.len() == 2,
+                format!("scatter `{}` needs measures = [x measure, y measure]", p.file),
+            )?,
+            PlotKind::Heatmap => need(
+                p.y.is_some(),
+                format!("heatmap `{}` needs a `y` column", p.file),
+            )?,
+            PlotKind::Regions => {
+                need(
+                    p.y.is_some(),
+                    format!("regions `{}` needs a `y` column", p.file),
+                )?;
+                need(
+                    p.measures.len() == 2 && p.threshold.is_some(),
+                    format!(
+                        "regions `{}` needs measures = [space, time] and a threshold",
+                        p.file
+                    ),
+                )?;
+            }
+            _ => {}
+        }
+    }
+    Ok((task, dims))
+}

@@ -1,0 +1,276 @@
+//! What can be computed: the operator × statistic × estimator combinations the runner implements,
+//! what each needs (a training run, targets that match the readout, a square recurrent weight) and
+//! what an exact computation materialises, so that an impossible measurement is refused at
+//! validation — located in the file — instead of failing after hours of compute. The workspace
+//! test `every_combination_is_computed_or_refused_up_front` runs every combination against this
+//! table.
+
+use gentk_tasks::TaskDims;
+
+use crate::error::Invalid;
+use crate::locate::KeyPath;
+use crate::names::{Arch, Estimator, Operator, Statistic};
+use crate::schema::{Measure, Spec};
+
+/// Largest dimension an exact (dense) computation materialises: gentk-linalg's one limit.
+pub const EXACT_LIMIT: usize = gentk_linalg::DENSE_LIMIT;
+
+/// What an exact computation materialises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dense {
+    /// Nothing (closed forms, one-sided direct traces, probes).
+    None,
+    /// An operator on the state space (B·T·H).
+    State,
+    /// An operator on the sites (B·T), e.g. a temporal compression.
+    Sites,
+    /// The output NTK (B·T·n_y).
+    Output,
+}
+
+/// What a supported operator × statistic pair needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// What `estimator = "exact"` materialises.
+    pub exact: Dense,
+    /// What is materialised whatever the estimator (dense-only checks).
+    pub always: Dense,
+    /// Whether `estimator = "randomized"` is implemented.
+    pub randomized: bool,
+    /// A `[train]` table (losses at checkpoints).
+    pub train: bool,
+    /// Task targets whose channels equal the readout's outputs.
+    pub targets: bool,
+    /// A square recurrent weight `rnn.weight_hh_l0`.
+    pub square_recurrent: bool,
+}
+
+const BASE: Needs = Needs {
+    exact: Dense::None,
+    always: Dense::None,
+    randomized: true,
+    train: false,
+    targets: false,
+    square_recurrent: false,
+};
+
+/// What `statistic` of `operator` needs on `arch`, or why it cannot be computed.
+pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, String> {
+    use Operator as O;
+    use Statistic as S;
+    if arch == Arch::Attention {
+        // The attention block has F1's fine-grained checks only (PAPER §6.5).
+        return match (op, st) {
+            (O::K | O::Ntk, S::KronError) | (O::JTheta, S::AdjointDefect) => Ok(BASE),
+            (O::ScalarFilter, S::Weights) => Ok(BASE),
+            _ => Err(format!(
+                "arch `attention` supports kron_error (operators k, ntk) and adjoint_defect (j_theta), not `{st}` of `{op}`"
+            )),
+        };
+    }
+    let psd = matches!(
+        op,
+        O::K | O::KAutodiff | O::Ntk | O::PpStar | O::P | O::OutputNtk | O::Gram
+    );
+    let dim = match op {
+        O::OutputNtk => Dense::Output,
+        O::Gram => Dense::Sites,
+        _ => Dense::State,
+    };
+    Ok(match (op, st) {
+        (O::P, S::Fro2) => BASE,
+        (
+            _,
+            S::Trace
+            | S::Fro2
+            | S::EffRank
+            | S::EffRankSpace
+            | S::EffRankTime
+            | S::TopEigs
+            | S::BiasSpace
+            | S::BiasTime,
+        ) if psd => Needs { exact: dim, ..BASE },
+        (_, S::Spectrum) if psd => Needs {
+            exact: dim,
+            randomized: false,
+            ..BASE
+        },
+        (O::K | O::Ntk, S::KronError) => Needs {
+            exact: Dense::State,
+            ..BASE
+        },
+        (O::Ntk, S::AlignmentPpStar | S::AlignmentInit) => BASE,
+        (O::K | O::Ntk | O::PpStar, S::TimeSpectrum) => Needs {
+            always: Dense::Sites,
+            ..BASE
+        },
+        (O::Gram, S::TimeSpectrum) => BASE,
+        (O::K | O::Ntk | O::PpStar, S::TemporalModes | S::TemporalModesWeighted) => Needs {
+            exact: Dense::Sites,
+            ..BASE
+        },
+        (O::Ntk | O::OutputNtk, S::TargetRayleigh) => Needs {
+            targets: true,
+            ..BASE
+        },
+        (O::P | O::PInv | O::JTheta | O::K | O::Ntk | O::PpStar, S::AdjointDefect) => BASE,
+        (O::P, S::InverseError) | (O::K, S::BlockDefect | S::BlockSpread | S::CoreNormRatio) => {
+            Needs {
+                always: Dense::State,
+                ..BASE
+            }
+        }
+        (O::K | O::Ntk, S::CoreAlignExact | S::CoreAlignKpflow) => Needs {
+            exact: Dense::Sites,
+            ..BASE
+        },
+        (O::Data | O::Activity, S::DataPr)
+        | (O::States, S::MaxNorm)
+        | (O::ScalarFilter, S::Weights) => BASE,
+        (O::Training, S::Loss) => Needs { train: true, ..BASE },
+        (O::Resolvent, S::EffRank | S::Bias | S::BiasCompat | S::SpectralRadius) => Needs {
+            square_recurrent: true,
+            ..BASE
+        },
+        (O::ResolventGaussian, S::EffRank | S::Bias | S::BiasCompat | S::SpectralRadius) => BASE,
+        _ => return Err(format!("statistic `{st}` does not apply to operator `{op}`")),
+    })
+}
+
+/// The sizes of a point's analysed rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PointDims {
+    /// Trials analysed (`task.batch`).
+    pub batch: usize,
+    /// Steps (MLPs: depth).
+    pub time: usize,
+    /// State width H.
+    pub hidden: usize,
+    /// Readout outputs.
+    pub outputs: usize,
+    /// The task's target channels.
+    pub targets: usize,
+}
+
+impl PointDims {
+    /// The sizes of a resolved point with task sizes `task`.
+    pub fn of(spec: &Spec, task: TaskDims) -> Self {
+        let time = if spec.model.arch.is_mlp() {
+            spec.model.depth.unwrap_or(1)
+        } else {
+            task.time
+        };
+        PointDims {
+            batch: spec.task.batch,
+            time,
+            hidden: spec.model.hidden,
+            outputs: spec.model.outputs.unwrap_or(task.n_out.max(1)),
+            targets: task.n_out,
+        }
+    }
+
+    fn of_dense(&self, d: Dense) -> usize {
+        let sites = self.batch.saturating_mul(self.time);
+        match d {
+            Dense::None => 0,
+            Dense::State => sites.saturating_mul(self.hidden),
+            Dense::Sites => sites,
+            Dense::Output => sites.saturating_mul(self.outputs),
+        }
+    }
+}
+
+/// Checks measurement `i` of a resolved point: the combination exists, its estimator is
+/// implemented, what it needs is there, and what it materialises fits [`EXACT_LIMIT`].
+pub fn check_measure(spec: &Spec, dims: &PointDims, i: usize, m: &Measure) -> Result<(), Invalid> {
+    let at = |field: &str, msg: String| {
+        Invalid::new(KeyPath::measure(i, field), format!("in measure `{}`: {msg}", m.name))
+    };
+    if m.budget < 6 {
+        return Err(at("budget", format!("must be ≥ 6, got {}", m.budget)));
+    }
+    let arch = spec.model.arch;
+    let filter_only = spec
+        .measures
+        .iter()
+        .all(|m| m.operator == Operator::ScalarFilter);
+    if filter_only {
+        return match m.statistic {
+            Statistic::Weights if m.size.is_none_or(|s| s >= 2) => Ok(()),
+            Statistic::Weights => Err(at("size", "scalar_filter needs size (T_max) ≥ 2".into())),
+            st => Err(at(
+                "statistic",
+                format!("statistic `{st}` does not apply to operator `scalar_filter` (weights)"),
+            )),
+        };
+    }
+    if arch == Arch::Attention && m.operator == Operator::ScalarFilter {
+        return Err(at(
+            "operator",
+            "arch `attention` computes scalar_filter only in a spec whose measures are all scalar_filter".into(),
+        ));
+    }
+    let n = needs(arch, m.operator, m.statistic).map_err(|e| at("statistic", e))?;
+    if m.estimator == Estimator::Randomized && !n.randomized {
+        return Err(at(
+            "estimator",
+            format!("`{}` of `{}` has no randomized estimator; use estimator = \"exact\"", m.statistic, m.operator),
+        ));
+    }
+    if n.train && spec.train.is_none() {
+        return Err(at("operator", format!("operator `{}` needs a [train] table", m.operator)));
+    }
+    if n.targets {
+        if dims.targets == 0 {
+            return Err(at(
+                "statistic",
+                format!("`{}` needs task targets; this task has none", m.statistic),
+            ));
+        }
+        if dims.outputs != dims.targets {
+            return Err(at(
+                "statistic",
+                format!(
+                    "`{}` needs the readout to match the targets: the task has {} target channels but model.outputs = {}",
+                    m.statistic, dims.targets, dims.outputs
+                ),
+            ));
+        }
+    }
+    if n.square_recurrent && !arch.has_square_recurrent_weight() {
+        return Err(at(
+            "operator",
+            format!(
+                "operator `{}` needs a square recurrent weight `rnn.weight_hh_l0` (leaky-rnn, linear-rnn, rnn), not arch `{arch}`",
+                m.operator
+            ),
+        ));
+    }
+    if m.operator == Operator::ScalarFilter && m.size.is_some_and(|s| s < 2) {
+        return Err(at("size", "scalar_filter needs size (T_max) ≥ 2".into()));
+    }
+    let dense = match m.estimator {
+        Estimator::Exact => [n.exact, n.always],
+        Estimator::Randomized => [Dense::None, n.always],
+    };
+    for d in dense {
+        let dim = dims.of_dense(d);
+        if dim > EXACT_LIMIT {
+            let field = if n.always == d { "operator" } else { "estimator" };
+            return Err(at(
+                field,
+                format!(
+                    "an exact `{}` of `{}` materialises a {dim}-dimensional operator, above the limit {EXACT_LIMIT}{}",
+                    m.statistic,
+                    m.operator,
+                    if n.randomized && d == n.exact {
+                        "; use estimator = \"randomized\""
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
