@@ -25,21 +25,10 @@ pub fn write_example(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     let m = LeakyRnn::init(LeakyRnnConfig::new(nx, h), 1.5, 1)?;
     let r = Readout::init(h, ny, true, 1)?;
     let p = m.params();
-    let (wih, whh) = (
-        p.tensor(W_IH)?.to_vec(),
-        p.tensor(W_HH)?.to_vec(),
-    );
+    let (wih, whh) = (p.tensor(W_IH)?.to_vec(), p.tensor(W_HH)?.to_vec());
     let weights = f32_safetensors(&[
-        (
-            B_OUT,
-            vec![ny],
-            r.params().tensor(B_OUT)?.to_vec(),
-        ),
-        (
-            W_OUT,
-            vec![ny, h],
-            r.params().tensor(W_OUT)?.to_vec(),
-        ),
+        (B_OUT, vec![ny], r.params().tensor(B_OUT)?.to_vec()),
+        (W_OUT, vec![ny, h], r.params().tensor(W_OUT)?.to_vec()),
         (TIED_W_HH, vec![h, h], whh.clone()),
         (TIED_W_IH, vec![h, nx], wih.clone()),
         (W_HH, vec![h, h], whh),

@@ -7,9 +7,7 @@ use anyhow::{Context, Result, bail};
 use gentk_linalg::trace::{direct_one_sided, fhutch};
 use gentk_models::{Arch, ModelError, load_model, read_state_dict};
 use gentk_ntk::GlobalNtk;
-use gentk_ntk::analysis::{
-    EXACT_LIMIT, OperatorStats, Uncertainty, exact_stats, randomized_stats,
-};
+use gentk_ntk::analysis::{EXACT_LIMIT, OperatorStats, Uncertainty, exact_stats, randomized_stats};
 use serde_json::{Value, json};
 
 /// The options of `gentk inspect`.

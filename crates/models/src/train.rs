@@ -14,8 +14,12 @@ use crate::params::Params;
 use crate::readout::Readout;
 use crate::rollout::{Recurrent, Rollout};
 
+/// The error a caller's batch source or checkpoint callback returns; kept as the typed source of
+/// [`TrainError::Source`] / [`TrainError::Checkpoint`] rather than flattened to a string.
+pub type CallbackError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Training failures.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// NaN/Inf loss, gradient or parameters.
     #[error("training diverged at iteration {iteration}: {what}")]
@@ -29,8 +33,14 @@ pub enum TrainError {
     #[error(transparent)]
     Model(#[from] ModelError),
     /// The batch source failed.
-    #[error("batch source: {0}")]
-    Source(String),
+    #[error("the batch source failed at iteration {iteration}")]
+    Source {
+        /// The iteration whose batch was requested.
+        iteration: usize,
+        /// The source's error.
+        #[source]
+        source: CallbackError,
+    },
     /// A configuration value that cannot work.
     #[error("invalid training configuration `{field}`: {reason}")]
     Config {
@@ -40,12 +50,13 @@ pub enum TrainError {
         reason: String,
     },
     /// The checkpoint callback failed (e.g. a write error); nothing after it ran.
-    #[error("checkpoint at iteration {iteration}: {reason}")]
+    #[error("the checkpoint callback failed at iteration {iteration}")]
     Checkpoint {
         /// Iteration of the checkpoint.
         iteration: usize,
         /// The callback's error.
-        reason: String,
+        #[source]
+        source: CallbackError,
     },
 }
 
@@ -402,8 +413,8 @@ pub fn train(
     model: &mut dyn Recurrent,
     readout: &mut Readout,
     cfg: &TrainConfig,
-    mut next_batch: impl FnMut(usize) -> Result<Batch, String>,
-    mut on_checkpoint: impl FnMut(&Checkpoint) -> Result<(), String>,
+    mut next_batch: impl FnMut(usize) -> Result<Batch, CallbackError>,
+    mut on_checkpoint: impl FnMut(&Checkpoint) -> Result<(), CallbackError>,
 ) -> Result<TrainReport, TrainError> {
     validate(cfg)?;
     let (mlay, rlay) = (
@@ -447,20 +458,23 @@ pub fn train(
                 loss: f64,
                 model: &dyn Recurrent,
                 readout: &Readout,
-                cb: &mut dyn FnMut(&Checkpoint) -> Result<(), String>| {
+                cb: &mut dyn FnMut(&Checkpoint) -> Result<(), CallbackError>| {
         cb(&Checkpoint {
             iteration: it,
             loss,
             model: model.params().clone(),
             readout: readout.params().clone(),
         })
-        .map_err(|reason| TrainError::Checkpoint {
+        .map_err(|source| TrainError::Checkpoint {
             iteration: it,
-            reason,
+            source,
         })
     };
     for it in 0..cfg.iterations {
-        let batch = next_batch(it).map_err(TrainError::Source)?;
+        let batch = next_batch(it).map_err(|source| TrainError::Source {
+            iteration: it,
+            source,
+        })?;
         let (loss, gm, gr) = batch_loss_grad(&*model, readout, &batch).map_err(|e| match e {
             TrainError::Model(ModelError::NonFinite { .. }) => TrainError::Diverged {
                 iteration: it,
@@ -544,7 +558,10 @@ pub fn train(
     }
     // Final checkpoint after the last step (its loss is evaluated on the next batch).
     let it = cfg.iterations;
-    let batch = next_batch(it).map_err(TrainError::Source)?;
+    let batch = next_batch(it).map_err(|source| TrainError::Source {
+        iteration: it,
+        source,
+    })?;
     let (loss, _, _) = batch_loss_grad(&*model, readout, &batch)?;
     if !loss.is_finite() {
         return Err(TrainError::Diverged {

@@ -203,7 +203,7 @@ fn only_the_trainable_subset_moves_and_clipping_bounds_the_step() {
     );
 }
 
-fn memory_pro_source(seed: u64) -> impl FnMut(usize) -> Result<Batch, String> {
+fn memory_pro_source(seed: u64) -> impl FnMut(usize) -> Result<Batch, CallbackError> {
     let data = memory_pro(
         &MemoryProConfig {
             n_samples: 200,
@@ -215,7 +215,7 @@ fn memory_pro_source(seed: u64) -> impl FnMut(usize) -> Result<Batch, String> {
     .unwrap();
     let mut sampler = BatchSampler::new(16, true, seed).unwrap();
     move |_| {
-        let d = sampler.next(&data).map_err(|e| e.to_string())?;
+        let d = sampler.next(&data)?;
         Ok(Batch {
             batch: d.n,
             time: d.time,
@@ -320,7 +320,12 @@ fn early_stopping_and_divergence() {
         Err("disk full".into())
     })
     .unwrap_err();
-    assert!(e.to_string().contains("disk full"));
+    assert!(
+        matches!(e, TrainError::Checkpoint { iteration: 0, .. }),
+        "{e}"
+    );
+    let source = std::error::Error::source(&e).expect("the callback's error is the source");
+    assert_eq!(source.to_string(), "disk full");
 }
 
 #[test]

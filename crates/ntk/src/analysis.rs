@@ -233,7 +233,11 @@ pub fn statistic<A: LinearOp, F: LinearOp>(
 
 /// `stat` of a dense matrix (symmetrised first) on `shape`; `matvecs` = 0 (the caller knows what
 /// materialising it cost).
-pub fn dense_statistic(a: MatRef<'_, f64>, shape: &Shape, stat: PsdStatistic) -> Result<Vec<StatValue>> {
+pub fn dense_statistic(
+    a: MatRef<'_, f64>,
+    shape: &Shape,
+    stat: PsdStatistic,
+) -> Result<Vec<StatValue>> {
     let a = gentk_linalg::kernels::symmetrize(a);
     let exact = |v: f64| one(v, None, 0, true);
     Ok(match stat {
@@ -347,7 +351,11 @@ pub fn randomized_stats<A: LinearOp, F: LinearOp>(
     let mut u = Uncertainty::default();
     let mut values = Vec::with_capacity(REPORT.len());
     for (name, stat, offset) in REPORT {
-        let budget = if name == "top_eigs" { 2 * m.max(top) } else { m };
+        let budget = if name == "top_eigs" {
+            2 * m.max(top)
+        } else {
+            m
+        };
         let v = statistic(
             a,
             Some(f),

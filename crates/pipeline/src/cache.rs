@@ -134,10 +134,16 @@ mod tests {
         assert!(back[0].stderr.is_some_and(f64::is_nan));
         assert_eq!((back[0].matvecs, back[0].seed), (3, 7));
         assert_eq!(back[1].value, f64::INFINITY);
-        assert!(load(&f, "other").is_none(), "another key's entry is not data");
+        assert!(
+            load(&f, "other").is_none(),
+            "another key's entry is not data"
+        );
         let text = std::fs::read_to_string(&f).unwrap();
         std::fs::write(&f, text.replace("1.5", "1.6")).unwrap();
-        assert!(load(&f, "k").is_none(), "a changed digit fails the checksum");
+        assert!(
+            load(&f, "k").is_none(),
+            "a changed digit fails the checksum"
+        );
         std::fs::write(&f, "[]").unwrap();
         assert!(load(&f, "k").is_none());
         std::fs::remove_dir_all(&d).unwrap();

@@ -23,8 +23,8 @@ pub enum PipelineError {
         index: usize,
         /// The point's sweep values.
         params: String,
-        /// What failed.
-        source: MeasureError,
+        /// What failed (boxed: the error travels through every point's result).
+        source: Box<MeasureError>,
     },
     /// A cache entry that cannot be written (reads that fail are misses, never data).
     #[error("cache {path}: {message}")]

@@ -70,14 +70,15 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
             let (rows, computed) = match hit {
                 Some(r) => (r, false),
                 None => {
-                    let rows = compute_point(ps, &pp.task, point_seed(ps, p)).map_err(|source| {
-                        PipelineError::Point {
-                            file: sf.path.clone(),
-                            index: p.index,
-                            params: p.label(),
-                            source,
-                        }
-                    })?;
+                    let rows =
+                        compute_point(ps, &pp.task, point_seed(ps, p)).map_err(|source| {
+                            PipelineError::Point {
+                                file: sf.path.clone(),
+                                index: p.index,
+                                params: p.label(),
+                                source: Box::new(source),
+                            }
+                        })?;
                     cache::store(&file, &key, &rows)?;
                     (rows, true)
                 }

@@ -670,13 +670,13 @@ fn every_figure_spec_has_current_committed_results_and_notes() {
     specs.sort();
     assert!(specs.len() >= 13, "{specs:?}");
     for p in specs {
-        let sf = gentk_pipeline::spec::load(&p).unwrap();
+        let sf = gentk_spec::load(&p).unwrap();
         let name = &sf.spec.experiment.name;
         // Both presets resolve and validate at every point (the full preset never runs in CI).
         for preset in ["cpu", "full"] {
-            let (_, points) = gentk_pipeline::runner::resolve(&sf, preset)
+            let plan = gentk_spec::resolve(&sf, preset)
                 .unwrap_or_else(|e| panic!("{name} --preset {preset}: {e}"));
-            assert!(!points.is_empty());
+            assert!(!plan.points.is_empty());
         }
         assert_eq!(
             p.file_stem().unwrap().to_str().unwrap(),

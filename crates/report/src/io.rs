@@ -79,7 +79,11 @@ mod tests {
         });
         assert!(failed.is_err());
         assert_eq!(std::fs::read(&f).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1, "temp file left behind");
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            1,
+            "temp file left behind"
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

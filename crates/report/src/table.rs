@@ -313,43 +313,6 @@ pub fn render(t: &Table) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn non_finite_values_round_trip_through_json() {
-        let row = |value: f64, stderr: Option<f64>| Row {
-            measure: "m".into(),
-            operator: "ntk".into(),
-            statistic: "trace".into(),
-            index: -1,
-            iteration: -1,
-            value,
-            stderr,
-            matvecs: 0,
-            estimator: "exact".into(),
-            budget: 100,
-            ptrace_variant: "-".into(),
-            seed: 1,
-            trial: -1,
-            step: -1,
-        };
-        for (v, se) in [
-            (f64::INFINITY, Some(f64::NAN)),
-            (f64::NEG_INFINITY, None),
-            (1.0e-300, Some(2.5)),
-        ] {
-            let json = serde_json::to_string(&row(v, se)).unwrap();
-            let back: Row = serde_json::from_str(&json).unwrap();
-            assert_eq!(back.value.to_bits(), v.to_bits(), "{json}");
-            assert_eq!(back.stderr.map(f64::is_nan), se.map(f64::is_nan), "{json}");
-        }
-        let nan: Row = serde_json::from_str(&serde_json::to_string(&row(f64::NAN, None)).unwrap()).unwrap();
-        assert!(nan.value.is_nan());
-    }
-}
-
 /// Cell-by-cell differences beyond |a − b| ≤ atol + rtol·|b| (numbers) or inequality (text).
 pub fn diff(a: &Table, b: &Table, rtol: f64, atol: f64) -> Vec<String> {
     let mut out = Vec::new();
@@ -389,4 +352,42 @@ pub fn diff(a: &Table, b: &Table, rtol: f64, atol: f64) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_values_round_trip_through_json() {
+        let row = |value: f64, stderr: Option<f64>| Row {
+            measure: "m".into(),
+            operator: "ntk".into(),
+            statistic: "trace".into(),
+            index: -1,
+            iteration: -1,
+            value,
+            stderr,
+            matvecs: 0,
+            estimator: "exact".into(),
+            budget: 100,
+            ptrace_variant: "-".into(),
+            seed: 1,
+            trial: -1,
+            step: -1,
+        };
+        for (v, se) in [
+            (f64::INFINITY, Some(f64::NAN)),
+            (f64::NEG_INFINITY, None),
+            (1.0e-300, Some(2.5)),
+        ] {
+            let json = serde_json::to_string(&row(v, se)).unwrap();
+            let back: Row = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.value.to_bits(), v.to_bits(), "{json}");
+            assert_eq!(back.stderr.map(f64::is_nan), se.map(f64::is_nan), "{json}");
+        }
+        let nan: Row =
+            serde_json::from_str(&serde_json::to_string(&row(f64::NAN, None)).unwrap()).unwrap();
+        assert!(nan.value.is_nan());
+    }
 }

@@ -20,5 +20,8 @@ pub use names::{
     Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, Statistic, Variant,
 };
 pub use plan::{Plan, PlannedPoint, SpecFile, load, resolve};
-pub use schema::{Axis, AxisGen, Experiment, Measure, ModelSpec, Plot, Spec, Sweep, TaskSpec, TrainSpec, VlineWhere};
+pub use schema::{
+    Axis, AxisGen, Experiment, Measure, ModelSpec, Plot, Spec, Sweep, TaskSpec, TrainSpec,
+    VlineWhere,
+};
 pub use sweep::Point;

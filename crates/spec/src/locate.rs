@@ -61,7 +61,13 @@ impl KeyPath {
 
     /// `prefix` followed by this path.
     pub fn under(&self, prefix: &[Seg]) -> Self {
-        KeyPath(prefix.iter().cloned().chain(self.0.iter().cloned()).collect())
+        KeyPath(
+            prefix
+                .iter()
+                .cloned()
+                .chain(self.0.iter().cloned())
+                .collect(),
+        )
     }
 
     /// The path as dotted keys only (`None` when it has array indices).
@@ -169,7 +175,10 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// "did you mean `x`?" for a name that is close to one of `candidates` (Jaro–Winkler from strsim).
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let (best, score) = candidates
         .into_iter()
         .map(|c| (c, strsim::jaro_winkler(name, c)))
@@ -207,7 +216,10 @@ mod tests {
         let sweep = KeyPath::keys(["sweep", "grid", "model.gain"]);
         assert_eq!(at(&sweep), (12, 1));
         assert_eq!(sweep.to_string(), "sweep.grid.\"model.gain\"");
-        assert_eq!(KeyPath::measure(1, "statistic").to_string(), "measure[1].statistic");
+        assert_eq!(
+            KeyPath::measure(1, "statistic").to_string(),
+            "measure[1].statistic"
+        );
         let off = TEXT.find("\"trace\"").unwrap() + 2;
         assert_eq!(idx.path_at(off), Some(KeyPath::measure(1, "statistic")));
     }
@@ -218,7 +230,10 @@ mod tests {
         assert_eq!(suggestion(m).as_deref(), Some("did you mean `hidden`?"));
         let m = "unknown variant `ntks`, expected one of `k`, `ntk`, `pp_star`";
         assert_eq!(suggestion(m).as_deref(), Some("did you mean `ntk`?"));
-        assert_eq!(suggestion("unknown variant `zzzz`, expected `k` or `ntk`"), None);
+        assert_eq!(
+            suggestion("unknown variant `zzzz`, expected `k` or `ntk`"),
+            None
+        );
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
     }
 }

@@ -79,7 +79,10 @@ names! {
 impl Arch {
     /// Recurrent cells (trainable by BPTT).
     pub fn is_recurrent(self) -> bool {
-        matches!(self, Arch::LeakyRnn | Arch::LinearRnn | Arch::Rnn | Arch::Gru)
+        matches!(
+            self,
+            Arch::LeakyRnn | Arch::LinearRnn | Arch::Rnn | Arch::Gru
+        )
     }
     /// MLPs (depth as time).
     pub fn is_mlp(self) -> bool {

@@ -239,8 +239,13 @@ impl SpecFile {
 pub fn resolve(sf: &SpecFile, preset: &str) -> Result<Plan> {
     let spec = sf.resolved(preset)?;
     let points = expand(&spec.sweep).map_err(|inv| sf.locate(&inv, preset, None))?;
-    let mut base = toml::Table::try_from(&spec)
-        .map_err(|e| sf.locate(&Invalid::new(KeyPath::default(), e.to_string()), preset, None))?;
+    let mut base = toml::Table::try_from(&spec).map_err(|e| {
+        sf.locate(
+            &Invalid::new(KeyPath::default(), e.to_string()),
+            preset,
+            None,
+        )
+    })?;
     base.remove("presets");
     let mut out = Vec::with_capacity(points.len());
     for p in points {
@@ -284,7 +289,10 @@ fn finite(path: KeyPath, what: &str, v: f64) -> Result<(), Invalid> {
     if v.is_finite() {
         Ok(())
     } else {
-        Err(Invalid::new(path, format!("{what} must be finite, got {v}")))
+        Err(Invalid::new(
+            path,
+            format!("{what} must be finite, got {v}"),
+        ))
     }
 }
 
@@ -354,15 +362,18 @@ pub fn validate(spec: &Spec) -> Result<(TaskConfig, PointDims), Invalid> {
             ));
         }
     }
-    let doc = toml::Value::try_from(spec)
-        .map_err(|e| Invalid::new(KeyPath::default(), e.to_string()))?;
+    let doc =
+        toml::Value::try_from(spec).map_err(|e| Invalid::new(KeyPath::default(), e.to_string()))?;
     for (i, m) in spec.measures.iter().enumerate() {
         check_measure(spec, &dims, i, m)?;
         for k in &m.seed_from {
             if k.split('.').try_fold(&doc, |v, part| v.get(part)).is_none() {
                 return Err(Invalid::new(
                     KeyPath::measure(i, "seed_from"),
-                    format!("in measure `{}`: seed_from key `{k}` is not in the spec", m.name),
+                    format!(
+                        "in measure `{}`: seed_from key `{k}` is not in the spec",
+                        m.name
+                    ),
                 ));
             }
         }
@@ -378,7 +389,10 @@ pub fn validate(spec: &Spec) -> Result<(TaskConfig, PointDims), Invalid> {
         match p.kind {
             PlotKind::Scatter => need(
                 p.measures.len() == 2,
-                format!("scatter `{}` needs measures = [x measure, y measure]", p.file),
+                format!(
+                    "scatter `{}` needs measures = [x measure, y measure]",
+                    p.file
+                ),
             )?,
             PlotKind::Heatmap => need(
                 p.y.is_some(),

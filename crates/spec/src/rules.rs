@@ -127,13 +127,20 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, String> {
         (O::Data | O::Activity, S::DataPr)
         | (O::States, S::MaxNorm)
         | (O::ScalarFilter, S::Weights) => BASE,
-        (O::Training, S::Loss) => Needs { train: true, ..BASE },
+        (O::Training, S::Loss) => Needs {
+            train: true,
+            ..BASE
+        },
         (O::Resolvent, S::EffRank | S::Bias | S::BiasCompat | S::SpectralRadius) => Needs {
             square_recurrent: true,
             ..BASE
         },
         (O::ResolventGaussian, S::EffRank | S::Bias | S::BiasCompat | S::SpectralRadius) => BASE,
-        _ => return Err(format!("statistic `{st}` does not apply to operator `{op}`")),
+        _ => {
+            return Err(format!(
+                "statistic `{st}` does not apply to operator `{op}`"
+            ));
+        }
     })
 }
 
@@ -184,7 +191,10 @@ impl PointDims {
 /// implemented, what it needs is there, and what it materialises fits [`EXACT_LIMIT`].
 pub fn check_measure(spec: &Spec, dims: &PointDims, i: usize, m: &Measure) -> Result<(), Invalid> {
     let at = |field: &str, msg: String| {
-        Invalid::new(KeyPath::measure(i, field), format!("in measure `{}`: {msg}", m.name))
+        Invalid::new(
+            KeyPath::measure(i, field),
+            format!("in measure `{}`: {msg}", m.name),
+        )
     };
     if m.budget < 6 {
         return Err(at("budget", format!("must be ≥ 6, got {}", m.budget)));
@@ -214,13 +224,28 @@ pub fn check_measure(spec: &Spec, dims: &PointDims, i: usize, m: &Measure) -> Re
     if m.estimator == Estimator::Randomized && !n.randomized {
         return Err(at(
             "estimator",
-            format!("`{}` of `{}` has no randomized estimator; use estimator = \"exact\"", m.statistic, m.operator),
+            format!(
+                "`{}` of `{}` has no randomized estimator; use estimator = \"exact\"",
+                m.statistic, m.operator
+            ),
         ));
     }
     if n.train && spec.train.is_none() {
-        return Err(at("operator", format!("operator `{}` needs a [train] table", m.operator)));
+        return Err(at(
+            "operator",
+            format!("operator `{}` needs a [train] table", m.operator),
+        ));
     }
     if n.targets {
+        if arch.is_mlp() {
+            return Err(at(
+                "statistic",
+                format!(
+                    "`{}` needs a target at every step; an MLP's steps are its layers, which have none",
+                    m.statistic
+                ),
+            ));
+        }
         if dims.targets == 0 {
             return Err(at(
                 "statistic",
@@ -256,7 +281,11 @@ pub fn check_measure(spec: &Spec, dims: &PointDims, i: usize, m: &Measure) -> Re
     for d in dense {
         let dim = dims.of_dense(d);
         if dim > EXACT_LIMIT {
-            let field = if n.always == d { "operator" } else { "estimator" };
+            let field = if n.always == d {
+                "operator"
+            } else {
+                "estimator"
+            };
             return Err(at(
                 field,
                 format!(

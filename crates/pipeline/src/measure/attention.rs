@@ -18,12 +18,7 @@ const FD_STEP: f64 = 1e-3;
 
 /// The block of a spec: d_model = `model.hidden`, heads = `model.heads` (1), MLP width =
 /// `model.mlp_hidden` (2·hidden), outputs = `model.outputs` (1), no positions, no mask.
-pub fn build(
-    spec: &Spec,
-    d_input: usize,
-    time: usize,
-    seed: u64,
-) -> Result<AttentionBlock> {
+pub fn build(spec: &Spec, d_input: usize, time: usize, seed: u64) -> Result<AttentionBlock> {
     let m = &spec.model;
     let cfg = AttentionConfig {
         d_input,
@@ -40,11 +35,7 @@ pub fn build(
 }
 
 /// Every measurement of one attention point, as (measure index, values).
-pub fn measure_all(
-    spec: &Spec,
-    data: &Dataset,
-    seed: u64,
-) -> Result<Vec<(usize, Vec<Val>)>> {
+pub fn measure_all(spec: &Spec, data: &Dataset, seed: u64) -> Result<Vec<(usize, Vec<Val>)>> {
     let block = build(spec, data.n_in, data.time, seed)?;
     let mut checks: Option<FineChecks> = None;
     let mut out = Vec::new();

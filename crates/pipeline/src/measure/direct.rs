@@ -207,10 +207,9 @@ mod tests {
         assert!((pr - tr * tr / fro2).abs() < 1e-10 * pr);
         // The compat bias 1 − √(PR/n) is 1 − cos_F(R Rᵀ, I) computed densely.
         let cos_i = tr / (fro2.sqrt() * (n as f64).sqrt());
-        let m = Measure {
-            statistic: Statistic::BiasCompat,
-            ..toml::from_str("name = \"b\"\noperator = \"resolvent\"\nstatistic = \"x\"").unwrap()
-        };
+        let m: Measure =
+            toml::from_str("name = \"b\"\noperator = \"resolvent\"\nstatistic = \"bias_compat\"")
+                .unwrap();
         let b = resolvent_stat(w.as_ref(), &m).unwrap();
         assert!((b - (1.0 - cos_i)).abs() < 1e-12, "{b} vs {}", 1.0 - cos_i);
         // Identity resolvent: PR = n; singular I − W is refused.

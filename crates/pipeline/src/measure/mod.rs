@@ -244,9 +244,12 @@ fn measure_snapshot(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Vec<Row
                 ..base_row(m, -1, seed)
             })
             .collect(),
-        (_, st) if checks::handles(st) => {
-            rows_of(m, -1, seed, checks::measure(s.spec, &s.ntk(), s.ro, m, mseed)?)
-        }
+        (_, st) if checks::handles(st) => rows_of(
+            m,
+            -1,
+            seed,
+            checks::measure(s.spec, &s.ntk(), s.ro, m, mseed)?,
+        ),
         (op, _) if op.is_direct() => rows_of(
             m,
             -1,
@@ -316,7 +319,8 @@ fn psd<A: LinearOp, F: LinearOp>(
             seed,
         },
     };
-    let randomized_eigs = m.estimator == Estimator::Randomized && stat == PsdStatistic::TopEigs(m.k);
+    let randomized_eigs =
+        m.estimator == Estimator::Randomized && stat == PsdStatistic::TopEigs(m.k);
     Ok(statistic(a, factor, shape, stat, est)?
         .into_iter()
         .map(|v: StatValue| Val {
@@ -404,7 +408,9 @@ fn operator_stat(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
                 ("time", s.ro.time),
                 ("hidden", s.readout.output_size()),
             ]);
-            psd(&op, none, m, &oshape, seed)
+            // Named batch/time/hidden so that the partial traces find their axes.
+            let view = gentk_linalg::View::new(op, oshape.clone(), oshape.clone())?;
+            psd(&view, none, m, &oshape, seed)
         }
         (O::Gram, _) => {
             let gd = gentk_linalg::Dense::new(checks::site_gram(&g, s.ro)?).symmetric(1e-9)?;
@@ -448,10 +454,8 @@ fn special(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<f64> {
         }
         (Statistic::TargetRayleigh, Operator::Ntk) => {
             targets_fit()?;
-            let q = gentk_linalg::LinearOpExt::apply_adjoint(
-                &g.readout_map(readout)?,
-                &data.targets,
-            )?;
+            let q =
+                gentk_linalg::LinearOpExt::apply_adjoint(&g.readout_map(readout)?, &data.targets)?;
             Ok(gentk_ntk::analysis::target_rayleigh(&g.ntk()?, &q)?)
         }
         (Statistic::AlignmentInit, Operator::Ntk) => {
@@ -484,7 +488,9 @@ fn time_spectrum(s: &Snapshot<'_>, m: &Measure) -> Result<Vec<f64>> {
         Operator::Gram => Ok(gentk_linalg::kernels::sym_eigvals_desc(
             checks::site_gram(&g, s.ro)?.as_ref(),
         )?),
-        op => Err(MeasureError::Unsupported(format!("time_spectrum of `{op}`"))),
+        op => Err(MeasureError::Unsupported(format!(
+            "time_spectrum of `{op}`"
+        ))),
     }
 }
 
@@ -539,7 +545,9 @@ fn temporal_modes(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<ModeEn
         Operator::K => of(&g.k()?, m, seed),
         Operator::Ntk => of(&g.ntk()?, m, seed),
         Operator::PpStar => of(&g.pp_star(), m, seed),
-        op => Err(MeasureError::Unsupported(format!("temporal_modes of `{op}`"))),
+        op => Err(MeasureError::Unsupported(format!(
+            "temporal_modes of `{op}`"
+        ))),
     }
 }
 

@@ -76,7 +76,7 @@ pub(crate) fn snapshots(
         readout,
         &tc,
         |_| {
-            let b = sampler.next(&train_data).map_err(|e| e.to_string())?;
+            let b = sampler.next(&train_data)?;
             Ok(Batch {
                 batch: b.n,
                 time: b.time,

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use plotters::prelude::*;
 
 use super::{PALETTE, column, group_text, num, select, tick};
-use gentk_spec::Plot;
 use crate::table::Table;
+use gentk_spec::Plot;
 
 /// Bar heights: categories (in first-seen order), measures (in `measures` order, else first-seen)
 /// and values[category][measure] (NaN when absent).

@@ -5,8 +5,8 @@
 use plotters::prelude::*;
 
 use super::{num, tick};
-use gentk_spec::{Colormap, Plot};
 use crate::table::Table;
+use gentk_spec::{Colormap, Plot};
 
 /// Colour-map stops (t, rgb) sampled from matplotlib's viridis and magma.
 const VIRIDIS: [(f64, (f64, f64, f64)); 5] = [

@@ -311,10 +311,7 @@ pub fn crossing(pts: &[(f64, f64)], value: f64) -> Option<f64> {
     })
 }
 
-fn bounds(
-    p: &Plot,
-    data: &Series,
-) -> std::result::Result<(f64, f64, f64, f64), String> {
+fn bounds(p: &Plot, data: &Series) -> std::result::Result<(f64, f64, f64, f64), String> {
     let pts: Vec<(f64, f64)> = data
         .values()
         .flatten()
