@@ -47,6 +47,8 @@ enum Command {
     Validate {
         /// Spec files.
         files: Vec<std::path::PathBuf>,
+        #[command(flatten)]
+        limits: runner_cmds::LimitArgs,
     },
     /// Compare two result directories or Parquet files (exit 1 when beyond tolerance).
     Diff {
@@ -86,7 +88,7 @@ fn main() -> std::process::ExitCode {
         Command::Run { specs, args } => runner_cmds::cmd_run(specs, args),
         Command::ReproduceAll { dir, args } => runner_cmds::cmd_reproduce_all(dir, args),
         Command::List { dir, results } => runner_cmds::cmd_list(dir, results),
-        Command::Validate { files } => runner_cmds::cmd_validate(files),
+        Command::Validate { files, limits } => runner_cmds::cmd_validate(files, limits),
         Command::Show { file } => runner_cmds::cmd_show(file),
         Command::Diff { a, b, rtol, atol } => match runner_cmds::cmd_diff(a, b, *rtol, *atol) {
             Ok((report, clean)) => {

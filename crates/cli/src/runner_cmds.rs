@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use gentk_pipeline::runner::{RunOptions, is_current, run};
 use gentk_pipeline::table;
-use gentk_spec::{load, resolve};
+use gentk_spec::{Limits, load, resolve_with};
 
 /// Options shared by `run` and `reproduce-all`.
 #[derive(Debug, Clone, clap::Args)]
@@ -26,6 +26,36 @@ pub struct RunArgs {
     /// Cache root.
     #[arg(long, default_value = "target/gentk-cache")]
     pub cache: PathBuf,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// What a spec may ask of the machine; checked by `validate` and before `run` computes anything.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitArgs {
+    /// Most sweep points per spec.
+    #[arg(long, default_value_t = gentk_spec::limits::MAX_POINTS)]
+    pub max_points: usize,
+    /// Most estimated memory of one point, GiB.
+    #[arg(long, default_value_t = 16.0)]
+    pub max_memory_gib: f64,
+    /// Most estimated arithmetic of one point, TFLOP (10¹² flops).
+    #[arg(long, default_value_t = 10_000.0)]
+    pub max_tflop: f64,
+}
+
+impl LimitArgs {
+    /// The limits, refusing values that are not positive numbers.
+    pub fn limits(&self) -> Result<Limits> {
+        if !(self.max_memory_gib > 0.0 && self.max_tflop > 0.0) || self.max_points == 0 {
+            bail!("--max-points, --max-memory-gib and --max-tflop must be positive");
+        }
+        Ok(Limits {
+            max_points: self.max_points,
+            max_memory_bytes: self.max_memory_gib * 1024f64.powi(3),
+            max_flops: self.max_tflop * 1e12,
+        })
+    }
 }
 
 fn options(a: &RunArgs) -> Result<RunOptions> {
@@ -44,6 +74,7 @@ fn options(a: &RunArgs) -> Result<RunOptions> {
         results_dir: a.results.clone(),
         cache_dir: a.cache.clone(),
         progress: true,
+        limits: a.limits.limits()?,
     })
 }
 
@@ -122,14 +153,15 @@ pub fn cmd_list(dir: &Path, results: &Path) -> Result<String> {
 }
 
 /// `gentk validate FILE...`: parse, apply every preset, expand and check every point.
-pub fn cmd_validate(files: &[PathBuf]) -> Result<String> {
+pub fn cmd_validate(files: &[PathBuf], limits: &LimitArgs) -> Result<String> {
+    let limits = limits.limits()?;
     let mut out = String::new();
     let mut failed = 0;
     for f in files {
         let res = load(f).and_then(|sf| {
-            let mut n = resolve(&sf, "cpu")?.points.len();
+            let mut n = resolve_with(&sf, "cpu", &limits)?.points.len();
             for p in sf.spec.presets.keys().filter(|p| *p != "cpu") {
-                n += resolve(&sf, p)?.points.len();
+                n += resolve_with(&sf, p, &limits)?.points.len();
             }
             Ok(n)
         });

@@ -151,41 +151,25 @@ fn one_and_two_threads_give_identical_bytes() {
     assert!(f(&a) == f(&b));
 }
 
-const SLOW: &str = r#"[experiment]
-name = "slow"
-seed = 5
-
-[model]
-arch = "gru"
-hidden = 10
-
-[task]
-kind = "gaussian_sequences"
-n_samples = 4
-T = 24
-d_input = 3
-batch = 4
-
-[[measure]]
-name = "ntk top"
-operator = "ntk"
-statistic = "top_eigs"
-
-[sweep.grid]
-"model.gain" = { linspace = [0.5, 4.0, 8] }
-"experiment.seed" = SEEDS
-"#;
+/// A spec that takes about a second (GRU top eigenvalues over gains × seeds), with two charts.
+const SLOW: &str = include_str!("fixtures/slow.toml");
+const GAINS: &str = "{ linspace = [0.5, 4.0, 8] }";
 
 #[test]
 fn a_killed_run_leaves_previous_results_intact_and_the_next_run_resumes() {
     let d = tmp("kill");
     let spec = d.join("slow.toml");
-    std::fs::write(&spec, SLOW.replace("SEEDS", "[1]")).unwrap();
+    std::fs::write(&spec, SLOW.replace("GAINS", GAINS).replace("SEEDS", "[1]")).unwrap();
     assert!(run_into(&spec, &d, None).0);
     let table = d.join("results/slow/table.parquet");
     let before = std::fs::read(&table).unwrap();
     // A bigger sweep, killed mid-run.
-    std::fs::write(&spec, SLOW.replace("SEEDS", "[1, 2, 3, 4, 5, 6]")).unwrap();
+    std::fs::write(
+        &spec,
+        SLOW.replace("GAINS", GAINS)
+            .replace("SEEDS", "[1, 2, 3, 4, 5, 6]"),
+    )
+    .unwrap();
     let mut child = bin()
         .args(["run"])
         .arg(&spec)

@@ -6,8 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use gentk_report::{Row, io::write_atomic, table};
-use gentk_spec::{SpecFile, resolve};
+use std::collections::HashMap;
+
+use gentk_report::io::{publish_dir, remove_leftovers, staging_dir, write_atomic};
+use gentk_report::{Row, table};
+use gentk_spec::{Limits, SpecFile, resolve_with};
 use rayon::prelude::*;
 
 use crate::cache::{self, ALGO_VERSION, point_key, point_seed};
@@ -27,6 +30,8 @@ pub struct RunOptions {
     pub cache_dir: PathBuf,
     /// Progress lines on stderr.
     pub progress: bool,
+    /// Sweep size, memory and arithmetic limits checked before any work.
+    pub limits: Limits,
 }
 
 /// What a run did.
@@ -42,30 +47,50 @@ pub struct RunSummary {
     pub out_dir: PathBuf,
 }
 
-/// Runs one spec file.
+/// Runs one spec file: validate the whole plan (nothing is computed when any point is invalid or
+/// too large), compute each distinct point once (duplicate sweep points share one computation),
+/// write table, charts and manifest into a staging folder and swap it in whole.
 pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
     let started = Instant::now();
-    let plan = resolve(sf, &opts.preset)?;
+    let plan = resolve_with(sf, &opts.preset, &opts.limits)?;
     let spec = &plan.spec;
     let name = spec.experiment.name.clone();
+    // `name` is one validated path component, so this stays inside the results root.
     let out_dir = opts.results_dir.join(&name);
     let cache_dir = opts.cache_dir.join(&name);
+    remove_leftovers(&opts.results_dir);
+    remove_leftovers(&cache_dir);
     let total = plan.points.len();
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<(Vec<Row>, bool)>> = plan
+    let keys: Vec<String> = plan
         .points
-        .par_iter()
+        .iter()
         .map(|pp| {
-            let (p, ps) = (&pp.point, &pp.spec);
-            let key = point_key(ps, p).map_err(|e| PipelineError::Cache {
+            point_key(&pp.spec, &pp.point).map_err(|e| PipelineError::Cache {
                 path: cache_dir.clone(),
-                message: format!("cannot hash point {} ({}): {e}", p.index, p.label()),
-            })?;
+                message: format!(
+                    "cannot hash point {} ({}): {e}",
+                    pp.point.index,
+                    pp.point.label()
+                ),
+            })
+        })
+        .collect::<Result<_>>()?;
+    // The first point of each key computes; later duplicates reuse its rows.
+    let mut first_of: HashMap<&str, usize> = HashMap::new();
+    let unique: Vec<usize> = (0..total)
+        .filter(|&i| first_of.insert(keys[i].as_str(), i).is_none())
+        .collect();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<(Vec<Row>, bool)>> = unique
+        .par_iter()
+        .map(|&i| {
+            let (pp, key) = (&plan.points[i], &keys[i]);
+            let (p, ps) = (&pp.point, &pp.spec);
             let file = cache_dir.join(format!("{key}.json"));
             let hit = if opts.force {
                 None
             } else {
-                cache::load(&file, &key)
+                cache::load(&file, key)
             };
             let (rows, computed) = match hit {
                 Some(r) => (r, false),
@@ -79,14 +104,15 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
                                 source: Box::new(source),
                             }
                         })?;
-                    cache::store(&file, &key, &rows)?;
+                    cache::store(&file, key, &rows)?;
                     (rows, true)
                 }
             };
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if opts.progress {
                 eprintln!(
-                    "[{name}] point {n}/{total} {} ({})",
+                    "[{name}] point {n}/{} {} ({})",
+                    unique.len(),
                     if computed { "computed" } else { "cached" },
                     p.label()
                 );
@@ -94,34 +120,63 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
             Ok((rows, computed))
         })
         .collect();
-    let mut all = Vec::new();
+    let mut rows_of: HashMap<&str, Vec<Row>> = HashMap::new();
     let mut computed = 0;
-    for (pp, r) in plan.points.iter().zip(results) {
+    for (&i, r) in unique.iter().zip(results) {
         let (rows, c) = r?;
         computed += usize::from(c);
-        for row in rows {
-            all.push((
-                pp.point
-                    .values
-                    .iter()
-                    .map(|(_, v)| v.clone())
-                    .collect::<Vec<_>>(),
-                row,
-            ));
+        rows_of.insert(keys[i].as_str(), rows);
+    }
+    let mut all = Vec::new();
+    for (pp, key) in plan.points.iter().zip(&keys) {
+        let values: Vec<toml::Value> = pp.point.values.iter().map(|(_, v)| v.clone()).collect();
+        for row in &rows_of[key.as_str()] {
+            all.push((values.clone(), row.clone()));
         }
     }
-    let keys = plan.sweep_keys();
-    let table_path = out_dir.join("table.parquet");
-    table::write(&table_path, &keys, &all)?;
+    let staged = staging_dir(&out_dir)?;
+    let written = write_results(sf, opts, &plan, &staged, &all, total, computed, started)
+        .and_then(|()| Ok(publish_dir(&staged, &out_dir, KEPT_FILES)?));
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&staged);
+    }
+    written?;
+    Ok(RunSummary {
+        name,
+        points: total,
+        computed,
+        out_dir,
+    })
+}
+
+/// Hand-written files of a result folder that a run carries over (everything else in the folder
+/// is what the run wrote, so stale charts of an older spec disappear).
+pub const KEPT_FILES: &[&str] = &["NOTES.md"];
+
+/// Table, charts and manifest of a run, into the staging folder `dir`.
+#[allow(clippy::too_many_arguments)]
+fn write_results(
+    sf: &SpecFile,
+    opts: &RunOptions,
+    plan: &gentk_spec::Plan,
+    dir: &Path,
+    all: &[(Vec<toml::Value>, Row)],
+    total: usize,
+    computed: usize,
+    started: Instant,
+) -> Result<()> {
+    let spec = &plan.spec;
+    let table_path = dir.join("table.parquet");
+    table::write(&table_path, &plan.sweep_keys(), all)?;
     if !spec.plots.is_empty() {
         let t = table::read(&table_path)?;
         for p in &spec.plots {
-            gentk_report::plot::write(p, &t, &out_dir)?;
+            gentk_report::plot::write(p, &t, dir)?;
         }
     }
     let manifest = format!(
         "# written by gentk; wall time lives only here\nexperiment = {:?}\nfigure = {:?}\nspec = {:?}\nspec_hash = {:?}\npreset = {:?}\nseed = {}\ngentk_version = {:?}\nalgo_version = {:?}\npoints = {}\ncomputed = {}\nrows = {}\nwall_time_seconds = {:.3}\n",
-        name,
+        spec.experiment.name,
         spec.experiment.figure,
         sf.path.display().to_string(),
         blake3::hash(sf.text.as_bytes()).to_hex().to_string(),
@@ -134,13 +189,8 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
         all.len(),
         started.elapsed().as_secs_f64()
     );
-    write_atomic(&out_dir.join("manifest.toml"), manifest.as_bytes())?;
-    Ok(RunSummary {
-        name,
-        points: total,
-        computed,
-        out_dir,
-    })
+    write_atomic(&dir.join("manifest.toml"), manifest.as_bytes())?;
+    Ok(())
 }
 
 /// Whether the committed results of a spec are current: its manifest's spec hash matches the file.

@@ -2,6 +2,9 @@
 //! planted change. (Spec parsing and located errors are tested in gentk-spec; every operator ×
 //! statistic × estimator combination in `combinations.rs`.)
 
+mod common;
+use common::{BASE, opts, tmp};
+
 use std::path::{Path, PathBuf};
 
 use gentk_pipeline::runner::{RunOptions, run};
@@ -12,31 +15,11 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/examples")
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gentk-pipe-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn opts(root: &Path) -> RunOptions {
-    RunOptions {
-        preset: "cpu".into(),
-        force: false,
-        results_dir: root.join("results"),
-        cache_dir: root.join("cache"),
-        progress: false,
-    }
-}
-
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
 }
-
-/// A small valid spec (two gains of a 4-unit nn.RNN); the tests mutate it line by line.
-const BASE: &str = include_str!("../../spec/tests/fixtures/base.toml");
 
 #[test]
 fn cache_hits_and_misses() {

@@ -8,6 +8,7 @@
 //! `gentk validate` and its tests are fast. The syntax is documented in `docs/experiments.md`.
 
 pub mod error;
+pub mod limits;
 pub mod locate;
 pub mod names;
 pub mod plan;
@@ -16,10 +17,11 @@ pub mod schema;
 pub mod sweep;
 
 pub use error::{Invalid, Result, SpecError};
+pub use limits::Limits;
 pub use names::{
     Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, Statistic, Variant,
 };
-pub use plan::{Plan, PlannedPoint, SpecFile, load, resolve};
+pub use plan::{Plan, PlannedPoint, SpecFile, load, resolve, resolve_with};
 pub use schema::{
     Axis, AxisGen, Experiment, Measure, ModelSpec, Plot, Spec, Sweep, TaskSpec, TrainSpec,
     VlineWhere,

@@ -10,6 +10,7 @@ use gentk_tasks::{TaskConfig, TaskDims};
 use serde::Deserialize;
 
 use crate::error::{Invalid, Result, SpecError};
+use crate::limits::{self, Limits};
 use crate::locate::{KeyPath, Seg, SpanIndex, line_col, suggestion};
 use crate::names::PlotKind;
 use crate::rules::{PointDims, check_measure};
@@ -235,10 +236,22 @@ impl SpecFile {
     }
 }
 
-/// Resolves every point of a spec file under `preset` into a validated plan.
+/// Resolves every point of a spec file under `preset` into a validated plan (default [`Limits`]).
 pub fn resolve(sf: &SpecFile, preset: &str) -> Result<Plan> {
+    resolve_with(sf, preset, &Limits::default())
+}
+
+/// Resolves every point of a spec file under `preset` into a validated plan whose every point
+/// fits `limits`.
+pub fn resolve_with(sf: &SpecFile, preset: &str, limits: &Limits) -> Result<Plan> {
     let spec = sf.resolved(preset)?;
-    let points = expand(&spec.sweep).map_err(|inv| sf.locate(&inv, preset, None))?;
+    let points =
+        expand(&spec.sweep, limits.max_points).map_err(|inv| sf.locate(&inv, preset, None))?;
+    let sweep_keys: Vec<String> = points
+        .first()
+        .map(|p| p.values.iter().map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
+    check_plots(&spec, &sweep_keys).map_err(|inv| sf.locate(&inv, preset, None))?;
     let mut base = toml::Table::try_from(&spec).map_err(|e| {
         sf.locate(
             &Invalid::new(KeyPath::default(), e.to_string()),
@@ -254,7 +267,12 @@ pub fn resolve(sf: &SpecFile, preset: &str) -> Result<Plan> {
             set_path(&mut t, k, v.clone()).map_err(|inv| sf.locate(&inv, preset, Some(&p)))?;
         }
         let ps = sf.spec_of(t, preset, Some(&p))?;
-        let (task, dims) = validate(&ps).map_err(|inv| sf.locate(&inv, preset, Some(&p)))?;
+        let (task, dims) = validate(&ps)
+            .and_then(|(task, dims)| {
+                limits::check(&ps, &task.dims(), &dims, limits)?;
+                Ok((task, dims))
+            })
+            .map_err(|inv| sf.locate(&inv, preset, Some(&p)))?;
         out.push(PlannedPoint {
             point: p,
             spec: ps,
@@ -269,8 +287,19 @@ pub fn resolve(sf: &SpecFile, preset: &str) -> Result<Plan> {
     })
 }
 
-/// The task table parsed as a generator configuration (the error names the key).
+/// The task table parsed as a generator configuration and checked field by field (the error names
+/// the key).
 pub fn task_config(spec: &Spec) -> Result<TaskConfig, Invalid> {
+    let task = parse_task(spec)?;
+    task.validate().map_err(|e| match e {
+        gentk_tasks::TaskError::Invalid { field, .. } => {
+            Invalid::new(KeyPath::keys(["task", field]), format!("task: {e}"))
+        }
+    })?;
+    Ok(task)
+}
+
+fn parse_task(spec: &Spec) -> Result<TaskConfig, Invalid> {
     TaskConfig::deserialize(toml::Value::Table(spec.task.config.clone())).map_err(|e| {
         let msg = e.message().trim().to_string();
         let key = msg
@@ -301,6 +330,7 @@ fn finite(path: KeyPath, what: &str, v: f64) -> Result<(), Invalid> {
 pub fn validate(spec: &Spec) -> Result<(TaskConfig, PointDims), Invalid> {
     let model = &spec.model;
     let key = |k: &str| KeyPath::dotted(k);
+    check_name(key("experiment.name"), &spec.experiment.name)?;
     if model.hidden == 0 {
         return Err(Invalid::new(key("model.hidden"), "must be ≥ 1"));
     }
@@ -351,6 +381,36 @@ pub fn validate(spec: &Spec) -> Result<(TaskConfig, PointDims), Invalid> {
         finite(key("train.lr"), "the learning rate", t.lr)?;
         if t.batch_size == 0 {
             return Err(Invalid::new(key("train.batch_size"), "must be ≥ 1"));
+        }
+        if t.dataset_size == 0 {
+            return Err(Invalid::new(key("train.dataset_size"), "must be ≥ 1"));
+        }
+        for (what, v) in [
+            ("momentum", Some(t.momentum)),
+            ("grad_clip", t.grad_clip),
+            ("tol", t.tol),
+        ] {
+            if let Some(v) = v {
+                finite(key(&format!("train.{what}")), what, v)?;
+            }
+        }
+        let allowed = model.trainable_names();
+        for name in t.trainable.iter().flatten() {
+            if !allowed.contains(&name.as_str()) {
+                return Err(Invalid::new(
+                    key("train.trainable"),
+                    format!(
+                        "`{name}` is not a tensor of arch `{}`{}; it has {}",
+                        model.arch,
+                        if model.has_bias() {
+                            ""
+                        } else {
+                            " (without bias)"
+                        },
+                        allowed.join(", ")
+                    ),
+                ));
+            }
         }
         if let Some(&it) = t.measure_at.iter().find(|&&it| it > t.iterations) {
             return Err(Invalid::new(
@@ -415,4 +475,117 @@ pub fn validate(spec: &Spec) -> Result<(TaskConfig, PointDims), Invalid> {
         }
     }
     Ok((task, dims))
+}
+
+/// The longest experiment name or chart file stem.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// A name that becomes one path component under `results/`: 1–100 characters from
+/// `A–Z a–z 0–9 _ - .`, not starting with a dot (so never `.`, `..` or hidden).
+fn check_name(path: KeyPath, name: &str) -> Result<(), Invalid> {
+    let bad = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')));
+    let problem = if name.is_empty() {
+        Some("is empty".to_string())
+    } else if name.len() > MAX_NAME_LEN {
+        Some(format!(
+            "has {} characters, more than {MAX_NAME_LEN}",
+            name.len()
+        ))
+    } else if let Some(c) = bad {
+        Some(format!("contains {c:?}"))
+    } else if name.starts_with('.') {
+        Some("starts with a dot".to_string())
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(Invalid::new(
+            path,
+            format!(
+                "`{}` {p}: a name is one path component of A–Z a–z 0–9 _ - . (not starting with a dot, at most {MAX_NAME_LEN} characters)",
+                name.escape_default()
+            ),
+        )),
+    }
+}
+
+/// The columns every table has after its sweep columns (gentk-report's `Row`).
+pub const ROW_COLUMNS: [&str; 14] = [
+    "measure",
+    "operator",
+    "statistic",
+    "index",
+    "iteration",
+    "value",
+    "stderr",
+    "matvecs",
+    "estimator",
+    "budget",
+    "ptrace_variant",
+    "seed",
+    "trial",
+    "step",
+];
+
+/// Every chart against the table it will be drawn from: its file name, the measures it names
+/// and the columns it reads, before any point is computed.
+fn check_plots(spec: &Spec, sweep_keys: &[String]) -> Result<(), Invalid> {
+    let measures: Vec<&str> = spec.measures.iter().map(|m| m.name.as_str()).collect();
+    let is_column = |c: &str| ROW_COLUMNS.contains(&c) || sweep_keys.iter().any(|k| k == c);
+    for (i, p) in spec.plots.iter().enumerate() {
+        check_name(KeyPath::plot(i, "file"), &p.file)?;
+        if let Some(j) = spec.plots[..i].iter().position(|q| q.file == p.file) {
+            return Err(Invalid::new(
+                KeyPath::plot(i, "file"),
+                format!("chart file `{}` is also written by plot {j}", p.file),
+            ));
+        }
+        let named = p
+            .measures
+            .iter()
+            .map(|m| ("measures", m))
+            .chain(p.dashed.iter().map(|m| ("dashed", m)))
+            .chain(p.thin.iter().map(|m| ("thin", m)))
+            .chain(p.vline_where.iter().map(|v| ("vline_where", &v.measure)));
+        for (field, m) in named {
+            if !measures.contains(&m.as_str()) {
+                let hint = crate::locate::did_you_mean(m, measures.iter().copied())
+                    .map_or(String::new(), |s| format!("; {s}"));
+                return Err(Invalid::new(
+                    KeyPath::plot(i, field),
+                    format!(
+                        "plot `{}` names measure `{m}`, which the spec does not define{hint}",
+                        p.file
+                    ),
+                ));
+            }
+        }
+        let columns = std::iter::once(("x", p.x.as_str()))
+            .chain(p.y.iter().map(|y| ("y", y.as_str())))
+            .chain(p.group_columns().into_iter().map(|g| ("group", g)))
+            .chain(p.filter.keys().map(|k| ("filter", k.as_str())));
+        for (field, c) in columns {
+            if !is_column(c) {
+                let all: Vec<&str> = sweep_keys
+                    .iter()
+                    .map(String::as_str)
+                    .chain(ROW_COLUMNS)
+                    .collect();
+                let hint = crate::locate::did_you_mean(c, all.iter().copied())
+                    .map_or(String::new(), |s| format!("; {s}"));
+                return Err(Invalid::new(
+                    KeyPath::plot(i, field),
+                    format!(
+                        "plot `{}` reads column `{c}`, which the table does not have (its columns: {}){hint}",
+                        p.file,
+                        all.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

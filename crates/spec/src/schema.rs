@@ -91,6 +91,28 @@ pub struct ModelSpec {
     pub mlp_hidden: Option<usize>,
 }
 
+impl ModelSpec {
+    /// Whether the cell has biases (`bias`, else the arch default: leaky cells off, the rest on).
+    pub fn has_bias(&self) -> bool {
+        self.bias.unwrap_or(!self.arch.is_leaky())
+    }
+
+    /// The tensors `[train] trainable` may name for this model (gentk-models' tensor names).
+    pub fn trainable_names(&self) -> Vec<&'static str> {
+        use gentk_models::names::{B_HH, B_IH, B_OUT, LEAKY_BIAS, W_HH, W_IH, W_OUT};
+        let mut v = vec![W_IH, W_HH];
+        if self.has_bias() {
+            if self.arch.is_leaky() {
+                v.push(LEAKY_BIAS);
+            } else {
+                v.extend([B_IH, B_HH]);
+            }
+        }
+        v.extend([W_OUT, B_OUT]);
+        v
+    }
+}
+
 fn one() -> f64 {
     1.0
 }
@@ -309,6 +331,16 @@ pub struct Plot {
     /// Regions: a rank above this is "high".
     #[serde(default)]
     pub threshold: Option<f64>,
+}
+
+impl Plot {
+    /// The columns of `group`: several may be listed, separated by commas (`"model.arch,model.dt"`).
+    pub fn group_columns(&self) -> Vec<&str> {
+        self.group
+            .as_deref()
+            .map(|g| g.split(',').map(str::trim).collect())
+            .unwrap_or_default()
+    }
 }
 
 /// Where a vertical line goes: the x at which `measure` crosses `value`.

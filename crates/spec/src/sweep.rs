@@ -79,8 +79,60 @@ pub fn axis_values(key: &str, axis: &Axis) -> Result<Vec<toml::Value>, Invalid> 
     Ok(vals)
 }
 
-/// Expands a sweep into points (one point when there are no axes).
-pub fn expand(sweep: &Sweep) -> Result<Vec<Point>, Invalid> {
+/// How many values an axis has, without generating them.
+fn axis_len(axis: &Axis) -> usize {
+    match axis {
+        Axis::List(v) => v.len(),
+        Axis::Gen(g) => g.linspace.or(g.logspace).map_or(0, |(_, _, n)| n),
+    }
+}
+
+/// The number of points a sweep expands to, counted without expanding it (`None` on overflow).
+pub fn count(sweep: &Sweep) -> Option<usize> {
+    let zip = sweep.zip.values().map(axis_len).max();
+    sweep
+        .grid
+        .values()
+        .map(axis_len)
+        .chain(zip)
+        .try_fold(1usize, |acc, n| acc.checked_mul(n))
+}
+
+/// Expands a sweep into points (one point when there are no axes); refuses, before generating
+/// anything, a sweep of more than `max_points` points.
+pub fn expand(sweep: &Sweep, max_points: usize) -> Result<Vec<Point>, Invalid> {
+    let first = sweep
+        .grid
+        .keys()
+        .next()
+        .map(|k| KeyPath::keys(["sweep", "grid", k.as_str()]))
+        .or_else(|| {
+            sweep
+                .zip
+                .keys()
+                .next()
+                .map(|k| KeyPath::keys(["sweep", "zip", k.as_str()]))
+        })
+        .unwrap_or_else(|| KeyPath::keys(["sweep"]));
+    match count(sweep) {
+        Some(n) if n <= max_points => {}
+        n => {
+            let sizes: Vec<String> = sweep
+                .grid
+                .iter()
+                .chain(&sweep.zip)
+                .map(|(k, a)| format!("{k}: {}", axis_len(a)))
+                .collect();
+            return Err(Invalid::new(
+                first,
+                format!(
+                    "the sweep has {} points ({}), above the limit {max_points}; raise it with --max-points",
+                    n.map_or("more than 2^64".to_string(), |n| n.to_string()),
+                    sizes.join(", ")
+                ),
+            ));
+        }
+    }
     let mut factors: Vec<Vec<Vec<(String, toml::Value)>>> = Vec::new();
     for (k, a) in &sweep.grid {
         factors.push(

@@ -202,3 +202,63 @@ fn bad_specs_give_located_errors() {
     let missing = load(&d.join("nope.toml")).unwrap_err().to_string();
     assert!(missing.contains("nope.toml"), "{missing}");
 }
+
+/// The classes of hostile or careless specs (issue 12): absurd sizes, names that would escape
+/// `results/`, values that used to fail only at compute time, charts that name what the table
+/// lacks. Each is refused by `resolve` with the file, the line of the offending value and the key.
+#[test]
+fn hostile_specs_are_refused_up_front_with_locations() {
+    let d = tmp("hostile");
+    const TRAIN: &str = "\n[train]\noptimizer = \"sgd\"\nlr = 0.1\niterations = 2\nbatch_size = 2\ndataset_size = 2\n";
+    const PLOT: &str = "\n[[plot]]\nfile = \"chart\"\nx = \"model.gain\"\n";
+    let long = "n".repeat(5000);
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        // 1. Absurd sizes: refused with an estimate, never allocated.
+        ("hidden", BASE.replace("hidden = 4", "hidden = 1000000000").replace("statistic = \"trace\"", "statistic = \"trace\"\nestimator = \"randomized\""), vec![":7:", "model.hidden", "GiB", "--max-memory-gib"]),
+        ("time", BASE.replace("T = 5", "T = 1000000000").replace("statistic = \"trace\"", "statistic = \"trace\"\nestimator = \"randomized\""), vec![":16:", "measure[0]", "estimated", "GiB"]),
+        ("samples", BASE.replace("n_samples = 2", "n_samples = 1000000000000"), vec![":9:", "task", "GiB"]),
+        ("budget", BASE.replace("statistic = \"trace\"", "statistic = \"trace\"\nestimator = \"randomized\"\nbudget = 1000000000000"), vec![":21:", "measure[0].budget", "GiB"]),
+        ("filter", BASE.replace("operator = \"ntk\"\nstatistic = \"trace\"", "operator = \"scalar_filter\"\nstatistic = \"weights\"\nsize = 1000000000000"), vec![":20:", "measure[0].size", "GiB"]),
+        ("gaussian", BASE.replace("operator = \"ntk\"\nstatistic = \"trace\"", "operator = \"resolvent_gaussian\"\nstatistic = \"eff_rank\"\nsize = 10000000"), vec![":20:", "measure[0].size", "GiB"]),
+        ("iterations", BASE.to_string() + &TRAIN.replace("iterations = 2", "iterations = 1000000000000"), vec![":27:", "train.iterations", "flops", "--max-tflop"]),
+        ("product", BASE.replace("\"model.gain\" = [0.5, 1.5]", "\"model.gain\" = { linspace = [0.0, 1.0, 100000] }\n\"model.dt\" = { linspace = [0.1, 1.0, 100000] }"), vec![":23:", "10000000000 points", "--max-points"]),
+        ("linspace", BASE.replace("[0.5, 1.5]", "{ linspace = [0.0, 1.0, 1000000000000000] }"), vec![":22:", "1000000000000000 points"]),
+        // 2. Names that are not one path component under results/.
+        ("dotdot", BASE.replace("name = \"t\"", "name = \"../../x\""), vec![":2:", "experiment.name", "contains '/'"]),
+        ("absolute", BASE.replace("name = \"t\"", "name = \"/tmp/x\""), vec![":2:", "experiment.name"]),
+        ("inner", BASE.replace("name = \"t\"", "name = \"a/../../x\""), vec![":2:", "experiment.name"]),
+        ("empty", BASE.replace("name = \"t\"", "name = \"\""), vec![":2:", "is empty"]),
+        ("dot", BASE.replace("name = \"t\"", "name = \".\""), vec![":2:", "starts with a dot"]),
+        ("nul", BASE.replace("name = \"t\"", "name = \"a\\u0000b\""), vec![":2:", "contains '\\0'"]),
+        ("long", BASE.replace("name = \"t\"", &format!("name = \"{long}\"")), vec![":2:", "5000 characters"]),
+        ("plot_file", BASE.to_string() + &PLOT.replace("\"chart\"", "\"../chart\""), vec![":25:", "plot[0].file"]),
+        // 3. Values that used to fail at compute time.
+        ("t0", BASE.replace("T = 5", "T = 0"), vec![":12:", "task.T", "≥ 1"]),
+        ("n0", BASE.replace("n_samples = 2", "n_samples = 0"), vec![":11:", "task.n_samples", "≥ 1"]),
+        ("noise", BASE.replace("kind = \"gaussian_sequences\"\nn_samples = 2\nT = 5\nd_input = 2", "kind = \"flip_flop\"\nn_samples = 2\nT = 5\nnoise_std = inf"), vec![":13:", "task.noise_std", "finite"]),
+        ("gain", BASE.replace("hidden = 4", "hidden = 4\ngain = nan").replace("\"model.gain\" = [0.5, 1.5]", "\"task.batch\" = [1, 2]"), vec![":8:", "model.gain", "finite"]),
+        ("lr", BASE.to_string() + &TRAIN.replace("lr = 0.1", "lr = nan"), vec![":26:", "train.lr", "finite"]),
+        ("batch_size", BASE.to_string() + &TRAIN.replace("batch_size = 2", "batch_size = 0"), vec![":28:", "train.batch_size"]),
+        ("trainable", BASE.to_string() + TRAIN + "trainable = [\"rnn.weight_xx\"]\n", vec![":30:", "train.trainable", "rnn.weight_xx", "rnn.weight_hh_l0"]),
+        // 4. Charts checked against the table before any point is computed.
+        ("plot_measure", BASE.to_string() + PLOT + "measures = [\"ntk trcae\"]\n", vec![":27:", "plot[0].measures", "did you mean `ntk trace`"]),
+        ("plot_column", BASE.to_string() + &PLOT.replace("model.gain", "model.gian"), vec![":26:", "plot[0].x", "did you mean `model.gain`"]),
+        ("plot_filter", BASE.to_string() + PLOT + "filter = { \"model.dt\" = 1.0 }\n", vec![":27:", "plot[0].filter", "model.dt"]),
+        ("plot_twice", BASE.to_string() + PLOT + PLOT, vec![":29:", "plot[1].file", "also written"]),
+    ];
+    let n = cases.len();
+    let mut failures = Vec::new();
+    for (name, text, needles) in cases {
+        let (p, err) = error_of(&d, &format!("{name}.toml"), &text);
+        if !err.starts_with(&format!("{}:", p.display())) {
+            failures.push(format!("{name}: no file location: {err}"));
+        }
+        for needle in needles {
+            if !err.contains(needle) {
+                failures.push(format!("{name}: `{needle}` missing from: {err}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(n, 28);
+}

@@ -41,23 +41,28 @@ impl Default for FlipFlopConfig {
     }
 }
 
+impl FlipFlopConfig {
+    /// Checks every field; returns the spike rate denominator n_spike (−1 → max(T/3, 1)).
+    pub fn validate(&self) -> Result<f64> {
+        positive("T", self.time)?;
+        positive("n_samples", self.n_samples)?;
+        positive("channels", self.channels)?;
+        crate::error::non_negative("noise_std", self.noise_std)?;
+        match self.n_spike {
+            -1 => Ok((self.time / 3).max(1) as f64),
+            k if k >= 1 => Ok(k as f64),
+            k => Err(invalid(
+                "n_spike",
+                format!("must be ≥ 1 or −1 (T/3), got {k}"),
+            )),
+        }
+    }
+}
+
 /// Inputs: per channel and time column, c ~ Poisson(n/n_spike) distinct trials get a ±1 spike;
 /// targets hold the last nonzero input of each channel (0 before the first).
 pub fn flip_flop(cfg: &FlipFlopConfig, noise: bool, seed: u64) -> Result<Dataset> {
-    positive("T", cfg.time)?;
-    positive("n_samples", cfg.n_samples)?;
-    positive("channels", cfg.channels)?;
-    crate::error::non_negative("noise_std", cfg.noise_std)?;
-    let n_spike = match cfg.n_spike {
-        -1 => (cfg.time / 3).max(1) as f64,
-        k if k >= 1 => k as f64,
-        k => {
-            return Err(invalid(
-                "n_spike",
-                format!("must be ≥ 1 or −1 (T/3), got {k}"),
-            ));
-        }
-    };
+    let n_spike = cfg.validate()?;
     let (n, t_len, ch) = (cfg.n_samples, cfg.time, cfg.channels);
     let n_in = ch + usize::from(cfg.mix_anti);
     let mut d = Dataset::zeros(n, t_len, n_in, ch);

@@ -52,6 +52,19 @@ impl Default for LowRankForecastConfig {
     }
 }
 
+impl LowRankForecastConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        positive("n_samples", self.n_samples)?;
+        positive("T", self.time)?;
+        positive("D", self.dim)?;
+        positive("K", self.latent)?;
+        positive("D_inp", self.d_inp)?;
+        positive("D_targ", self.d_targ)?;
+        crate::error::non_negative("noise_std", self.noise_std)
+    }
+}
+
 /// The generated task with its latent trajectories (for tests and analyses).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LowRankForecast {
@@ -70,13 +83,7 @@ pub struct LowRankForecast {
 /// Generates the task. The structure comes from `cfg.seed` only and the trials from `cfg.seed_data`
 /// only, so either can be varied alone; the `noise` flag adds observation noise from the data seed.
 pub fn low_rank_forecast(cfg: &LowRankForecastConfig, noise: bool) -> Result<LowRankForecast> {
-    positive("n_samples", cfg.n_samples)?;
-    positive("T", cfg.time)?;
-    positive("D", cfg.dim)?;
-    positive("K", cfg.latent)?;
-    positive("D_inp", cfg.d_inp)?;
-    positive("D_targ", cfg.d_targ)?;
-    crate::error::non_negative("noise_std", cfg.noise_std)?;
+    cfg.validate()?;
     let (n, t_len, dd, k) = (cfg.n_samples, cfg.time, cfg.dim, cfg.latent);
     let mut sr = rng::stream(cfg.seed, FIXED);
     let mut draw = |len: usize| (0..len).map(|_| rng::normal(&mut sr)).collect::<Vec<f64>>();

@@ -107,6 +107,25 @@ pub struct TaskDims {
 }
 
 impl TaskConfig {
+    /// Checks every field without generating anything (validation calls it on every sweep point;
+    /// [`generate`] would return the same error).
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            TaskConfig::FlipFlop(c) => c.validate().map(|_| ()),
+            TaskConfig::MemoryPro(c) => c.validate(),
+            TaskConfig::MemoryProOneHot(c) => c.validate(),
+            TaskConfig::MultiTask(c) => c.validate(),
+            TaskConfig::LowRankForecast(c) => c.validate(),
+            TaskConfig::TeacherStudent(c) => c.validate(),
+            TaskConfig::GaussianSequences(c) => {
+                error::positive("n_samples", c.n_samples)?;
+                error::positive("T", c.time)?;
+                error::positive("d_input", c.d_input)
+            }
+            TaskConfig::Circle(c) => error::positive("n_samples", c.n_samples),
+        }
+    }
+
     /// The dataset's sizes, as [`generate`] would produce them (equal by test for every kind).
     pub fn dims(&self) -> TaskDims {
         let d = |n, time, n_in, n_out| TaskDims {

@@ -51,7 +51,8 @@ impl MemoryProConfig {
     pub fn time(&self) -> usize {
         self.t_stim + self.t_memory + self.t_response
     }
-    fn validate(&self) -> Result<()> {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
         positive("t_stim", self.t_stim)?;
         positive("t_response", self.t_response)?;
         positive("n_samples", self.n_samples)?;
@@ -121,13 +122,20 @@ impl Default for MemoryProOneHotConfig {
     }
 }
 
+impl MemoryProOneHotConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        self.base.validate()?;
+        positive("n_angles", self.n_angles)
+    }
+}
+
 /// One-hot memory-pro: inputs [fixation, one-hot(k)] (1 + n_angles channels) during the stimulus
 /// (or the whole trial if delay); targets fixation + ±one-hot during the response. Noise-free:
 /// k = trial mod n_angles; with noise: k uniform.
 pub fn memory_pro_one_hot(cfg: &MemoryProOneHotConfig, noise: bool, seed: u64) -> Result<Dataset> {
+    cfg.validate()?;
     let base = &cfg.base;
-    base.validate()?;
-    positive("n_angles", cfg.n_angles)?;
     let (n, t_len, na) = (base.n_samples, base.time(), cfg.n_angles);
     let fix_end = base.t_stim + base.t_memory;
     let sign = if base.anti { -1.0 } else { 1.0 };
@@ -174,20 +182,28 @@ impl Default for MultiTaskConfig {
     }
 }
 
+impl MultiTaskConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        self.base.validate()?;
+        positive("t_context", self.t_context)?;
+        if self.base.n_samples < 4 {
+            return Err(invalid(
+                "n_samples",
+                "needs at least 4 trials (one per task)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// MemPro, MemAnti, DelayPro, DelayAnti (n/4 trials each, in that order) behind a context epoch:
 /// 7 input channels [fixation, cos, sin, task one-hot ×4] (task channels on during the context),
 /// 3 target channels (fixation = 1 during the context). T = t_context + memory-pro T. The config is
 /// never mutated (kpflow's `n_samples //= 4` side effect is not reproduced).
 pub fn multi_task(cfg: &MultiTaskConfig, noise: bool, seed: u64) -> Result<Dataset> {
-    cfg.base.validate()?;
-    positive("t_context", cfg.t_context)?;
+    cfg.validate()?;
     let per = cfg.base.n_samples / 4;
-    if per == 0 {
-        return Err(invalid(
-            "n_samples",
-            "needs at least 4 trials (one per task)",
-        ));
-    }
     let tc = cfg.t_context;
     let inner_t = cfg.base.time();
     let t_len = tc + inner_t;

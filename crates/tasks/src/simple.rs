@@ -7,7 +7,7 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Dataset;
-use crate::error::{Result, invalid, positive};
+use crate::error::{Result, positive};
 use crate::rng::{self, FIXED, STRUCTURE};
 
 /// Teacher–student input configuration (PAPER.md §6.4).
@@ -42,16 +42,21 @@ impl Default for TeacherStudentInputConfig {
     }
 }
 
+impl TeacherStudentInputConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        positive("n_samples", self.n_samples)?;
+        positive("T", self.time)?;
+        positive("input_dim", self.input_dim)?;
+        positive("input_rank", self.input_rank)
+    }
+}
+
 /// x_t = Q z_t with Q (input_dim x r) orthonormal from `basis_seed` and z_t ~ N(0, I_r) i.i.d. over
 /// trials and steps from `seed`; r = min(input_rank, input_dim). Targets are empty (the teacher
 /// produces them).
 pub fn teacher_student_inputs(cfg: &TeacherStudentInputConfig, seed: u64) -> Result<Dataset> {
-    positive("n_samples", cfg.n_samples)?;
-    positive("T", cfg.time)?;
-    positive("input_dim", cfg.input_dim)?;
-    if cfg.input_rank == 0 {
-        return Err(invalid("input_rank", "must be ≥ 1"));
-    }
+    cfg.validate()?;
     let (d, r) = (cfg.input_dim, cfg.input_rank.min(cfg.input_dim));
     let mut br = rng::stream(cfg.basis_seed, FIXED);
     let g: Vec<f64> = (0..d * r).map(|_| rng::normal(&mut br)).collect();

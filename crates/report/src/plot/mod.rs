@@ -140,15 +140,11 @@ pub(crate) fn column(p: &Plot, t: &Table, name: &str) -> std::result::Result<usi
 /// group labels.
 pub(crate) fn select<'a>(p: &Plot, t: &'a Table) -> std::result::Result<Vec<Selected<'a>>, String> {
     let mi = column(p, t, "measure")?;
-    // `group` may list several columns separated by commas (e.g. "model.arch,model.dt").
-    let groups: Vec<(String, usize)> = match p.group.as_deref() {
-        Some(g) => g
-            .split(',')
-            .map(|c| c.trim())
-            .map(|c| column(p, t, c).map(|i| (c.to_string(), i)))
-            .collect::<Result<_, _>>()?,
-        None => Vec::new(),
-    };
+    let groups: Vec<(String, usize)> = p
+        .group_columns()
+        .into_iter()
+        .map(|c| column(p, t, c).map(|i| (c.to_string(), i)))
+        .collect::<Result<_, _>>()?;
     let filters: Vec<(usize, String)> = p
         .filter
         .iter()
