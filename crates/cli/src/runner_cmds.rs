@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use gentk_pipeline::runner::{RunOptions, is_current, run};
+use gentk_pipeline::runner::{Progress, RunOptions, is_current, run};
 use gentk_pipeline::table;
 use gentk_spec::{Limits, load, resolve_with};
 
@@ -28,6 +28,12 @@ pub struct RunArgs {
     pub cache: PathBuf,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Progress lines on stderr even when it is not a terminal (a bar is shown on terminals).
+    #[arg(long, conflicts_with = "quiet")]
+    pub progress: bool,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// What a spec may ask of the machine; checked by `validate` and before `run` computes anything.
@@ -73,25 +79,26 @@ fn options(a: &RunArgs) -> Result<RunOptions> {
         force: a.force,
         results_dir: a.results.clone(),
         cache_dir: a.cache.clone(),
-        progress: true,
+        progress: if a.quiet {
+            Progress::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Progress::Bar
+        } else if a.progress {
+            Progress::Lines
+        } else {
+            Progress::Quiet
+        },
         limits: a.limits.limits()?,
     })
 }
 
 fn run_all(specs: &[PathBuf], a: &RunArgs) -> Result<String> {
     let opts = options(a)?;
-    let tty = std::io::stderr().is_terminal();
     let mut out = String::new();
     for s in specs {
         let sf = load(s)?;
         let t0 = std::time::Instant::now();
-        let sum = run(
-            &sf,
-            &RunOptions {
-                progress: tty || opts.progress,
-                ..opts.clone()
-            },
-        )?;
+        let sum = run(&sf, &opts)?;
         out.push_str(&format!(
             "{}: {} points ({} computed) in {:.1} s → {}\n",
             sum.name,

@@ -301,8 +301,8 @@ fn run_cmd(spec: &Path, root: &Path, force: bool) -> Command {
     c
 }
 
-/// The result folder's tables and charts (the manifest holds a wall time, so only its presence
-/// is compared).
+/// The result folder's tables and charts (the manifest names the spec path, which differs between
+/// roots, so only its presence is compared).
 fn result_set(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files(dir)
         .into_iter()

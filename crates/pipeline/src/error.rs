@@ -26,6 +26,14 @@ pub enum PipelineError {
         /// What failed (boxed: the error travels through every point's result).
         source: Box<MeasureError>,
     },
+    /// A manifest that cannot be written.
+    #[error("manifest {path}: {message}")]
+    Manifest {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
     /// A cache entry that cannot be written (reads that fail are misses, never data).
     #[error("cache {path}: {message}")]
     Cache {

@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod error;
+pub mod manifest;
 pub mod measure;
 pub mod runner;
 

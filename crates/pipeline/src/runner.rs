@@ -1,7 +1,7 @@
 //! The deterministic, cached runner: resolves the spec into a validated plan (nothing is computed
 //! when any point is invalid), computes points in parallel (rayon; results kept in point order),
 //! caches each point under a content hash of its resolved parameters and the algorithm version, and
-//! writes the table, charts and manifest atomically.
+//! publishes the table, charts and manifest as one folder.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,8 +13,11 @@ use gentk_report::{Row, table};
 use gentk_spec::{Limits, SpecFile, resolve_with};
 use rayon::prelude::*;
 
+use indicatif::{ProgressBar, ProgressStyle};
+
 use crate::cache::{self, ALGO_VERSION, point_key, point_seed};
 use crate::error::{PipelineError, Result};
+use crate::manifest::{self, LastRun, Manifest};
 use crate::measure::compute_point;
 
 /// Where and how to run.
@@ -28,10 +31,21 @@ pub struct RunOptions {
     pub results_dir: PathBuf,
     /// Cache root (per experiment subfolder).
     pub cache_dir: PathBuf,
-    /// Progress lines on stderr.
-    pub progress: bool,
+    /// How progress is shown on stderr.
+    pub progress: Progress,
     /// Sweep size, memory and arithmetic limits checked before any work.
     pub limits: Limits,
+}
+
+/// How a run shows its progress on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing.
+    Quiet,
+    /// One line per point (logs, CI).
+    Lines,
+    /// An indicatif bar: points done / total, elapsed, ETA (terminals).
+    Bar,
 }
 
 /// What a run did.
@@ -80,6 +94,21 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
     let unique: Vec<usize> = (0..total)
         .filter(|&i| first_of.insert(keys[i].as_str(), i).is_none())
         .collect();
+    let bar = match opts.progress {
+        Progress::Bar => {
+            let b = ProgressBar::new(unique.len() as u64);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} points  {elapsed} elapsed, ETA {eta}  {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            b.set_prefix(name.clone());
+            b
+        }
+        _ => ProgressBar::hidden(),
+    };
     let done = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<(Vec<Row>, bool)>> = unique
         .par_iter()
@@ -109,13 +138,16 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
                 }
             };
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if opts.progress {
-                eprintln!(
-                    "[{name}] point {n}/{} {} ({})",
-                    unique.len(),
-                    if computed { "computed" } else { "cached" },
-                    p.label()
-                );
+            let what = if computed { "computed" } else { "cached" };
+            match opts.progress {
+                Progress::Lines => {
+                    eprintln!("[{name}] point {n}/{} {what} ({})", unique.len(), p.label())
+                }
+                Progress::Bar => {
+                    bar.set_message(format!("{what} {}", p.label()));
+                    bar.inc(1);
+                }
+                Progress::Quiet => {}
             }
             Ok((rows, computed))
         })
@@ -134,13 +166,24 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
             all.push((values.clone(), row.clone()));
         }
     }
+    bar.finish_and_clear();
     let staged = staging_dir(&out_dir)?;
-    let written = write_results(sf, opts, &plan, &staged, &all, total, computed, started)
+    let written = write_results(sf, opts, &plan, &staged, &all, total)
         .and_then(|()| Ok(publish_dir(&staged, &out_dir, KEPT_FILES)?));
     if written.is_err() {
         let _ = std::fs::remove_dir_all(&staged);
     }
     written?;
+    // Machine-dependent facts of this run, outside results/.
+    let last = cache_dir.join("last_run.toml");
+    let text = manifest::to_text(
+        &LastRun {
+            computed,
+            wall_time_seconds: started.elapsed().as_secs_f64(),
+        },
+        &last,
+    )?;
+    write_atomic(&last, text.as_bytes())?;
     Ok(RunSummary {
         name,
         points: total,
@@ -154,7 +197,6 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
 pub const KEPT_FILES: &[&str] = &["NOTES.md"];
 
 /// Table, charts and manifest of a run, into the staging folder `dir`.
-#[allow(clippy::too_many_arguments)]
 fn write_results(
     sf: &SpecFile,
     opts: &RunOptions,
@@ -162,8 +204,6 @@ fn write_results(
     dir: &Path,
     all: &[(Vec<toml::Value>, Row)],
     total: usize,
-    computed: usize,
-    started: Instant,
 ) -> Result<()> {
     let spec = &plan.spec;
     let table_path = dir.join("table.parquet");
@@ -174,33 +214,33 @@ fn write_results(
             gentk_report::plot::write(p, &t, dir)?;
         }
     }
-    let manifest = format!(
-        "# written by gentk; wall time lives only here\nexperiment = {:?}\nfigure = {:?}\nspec = {:?}\nspec_hash = {:?}\npreset = {:?}\nseed = {}\ngentk_version = {:?}\nalgo_version = {:?}\npoints = {}\ncomputed = {}\nrows = {}\nwall_time_seconds = {:.3}\n",
-        spec.experiment.name,
-        spec.experiment.figure,
-        sf.path.display().to_string(),
-        blake3::hash(sf.text.as_bytes()).to_hex().to_string(),
-        opts.preset,
-        spec.experiment.seed,
-        env!("CARGO_PKG_VERSION"),
-        ALGO_VERSION,
-        total,
-        computed,
-        all.len(),
-        started.elapsed().as_secs_f64()
+    let path = dir.join("manifest.toml");
+    let m = Manifest {
+        experiment: spec.experiment.name.clone(),
+        figure: spec.experiment.figure.clone(),
+        spec: sf.path.display().to_string(),
+        spec_hash: manifest::spec_hash(&sf.text),
+        preset: opts.preset.clone(),
+        seed: spec.experiment.seed,
+        gentk_version: env!("CARGO_PKG_VERSION").to_string(),
+        algo_version: ALGO_VERSION.to_string(),
+        points: total,
+        rows: all.len(),
+    };
+    let text = format!(
+        "# written by gentk; wall times of the last run are in the cache folder's last_run.toml\n{}",
+        manifest::to_text(&m, &path)?
     );
-    write_atomic(&dir.join("manifest.toml"), manifest.as_bytes())?;
+    write_atomic(&path, text.as_bytes())?;
     Ok(())
 }
 
 /// Whether the committed results of a spec are current: its manifest's spec hash matches the file.
 pub fn is_current(sf: &SpecFile, results_dir: &Path) -> bool {
-    let m = results_dir
-        .join(&sf.spec.experiment.name)
-        .join("manifest.toml");
-    let Ok(text) = std::fs::read_to_string(m) else {
-        return false;
-    };
-    let want = blake3::hash(sf.text.as_bytes()).to_hex().to_string();
-    text.contains(&format!("spec_hash = {want:?}"))
+    manifest::read(
+        &results_dir
+            .join(&sf.spec.experiment.name)
+            .join("manifest.toml"),
+    )
+    .is_some_and(|m| m.spec_hash == manifest::spec_hash(&sf.text))
 }

@@ -23,7 +23,7 @@ pub fn opts(root: &Path) -> RunOptions {
         force: false,
         results_dir: root.join("results"),
         cache_dir: root.join("cache"),
-        progress: false,
+        progress: gentk_pipeline::runner::Progress::Quiet,
         limits: gentk_spec::Limits::default(),
     }
 }
