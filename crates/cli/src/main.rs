@@ -43,6 +43,17 @@ enum Command {
         #[arg(long, default_value = "results")]
         results: std::path::PathBuf,
     },
+    /// Check the claims of specs (default: every spec in experiments/) on their committed tables.
+    Check {
+        /// Spec files.
+        specs: Vec<std::path::PathBuf>,
+        /// Folder of specs (when none are given).
+        #[arg(long, default_value = "experiments")]
+        dir: std::path::PathBuf,
+        /// Results root.
+        #[arg(long, default_value = "results")]
+        results: std::path::PathBuf,
+    },
     /// Check specs without running them.
     Validate {
         /// Spec files.
@@ -90,9 +101,15 @@ fn main() -> std::process::ExitCode {
         Command::List { dir, results } => runner_cmds::cmd_list(dir, results),
         Command::Validate { files, limits } => runner_cmds::cmd_validate(files, limits),
         Command::Show { file } => runner_cmds::cmd_show(file),
+        Command::Check {
+            specs,
+            dir,
+            results,
+        } => runner_cmds::cmd_check(specs, dir, results),
         Command::Diff { a, b, rtol, atol } => match runner_cmds::cmd_diff(a, b, *rtol, *atol) {
             Ok((report, clean)) => {
-                println!("{report}");
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stdout().lock(), "{report}");
                 return if clean {
                     std::process::ExitCode::SUCCESS
                 } else {
@@ -106,7 +123,9 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(out) => {
-            println!("{out}");
+            // A closed pipe (`gentk show … | head`) is the reader's choice, not an error to panic on.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout().lock(), "{out}");
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {

@@ -4,9 +4,11 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use gentk_pipeline::claims::ClaimResult;
+use gentk_pipeline::gallery;
 use gentk_pipeline::runner::{Progress, RunOptions, is_current, run};
 use gentk_pipeline::table;
-use gentk_spec::{Limits, load, resolve_with};
+use gentk_spec::{Limits, SpecFile, load, resolve_with};
 
 /// Options shared by `run` and `reproduce-all`.
 #[derive(Debug, Clone, clap::Args)]
@@ -34,6 +36,9 @@ pub struct RunArgs {
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
+    /// Exit with an error when a claim of a spec does not hold on its new table.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// What a spec may ask of the machine; checked by `validate` and before `run` computes anything.
@@ -92,9 +97,14 @@ fn options(a: &RunArgs) -> Result<RunOptions> {
     })
 }
 
-fn run_all(specs: &[PathBuf], a: &RunArgs) -> Result<String> {
+/// Specs with their checked claims.
+type Checked = Vec<(SpecFile, Vec<ClaimResult>)>;
+
+/// Runs `specs` in order; returns the report and each spec with its checked claims.
+fn run_all(specs: &[PathBuf], a: &RunArgs) -> Result<(String, Checked)> {
     let opts = options(a)?;
     let mut out = String::new();
+    let mut done = Vec::new();
     for s in specs {
         let sf = load(s)?;
         let t0 = std::time::Instant::now();
@@ -107,6 +117,41 @@ fn run_all(specs: &[PathBuf], a: &RunArgs) -> Result<String> {
             t0.elapsed().as_secs_f64(),
             sum.out_dir.display()
         ));
+        out.push_str(&claim_lines(&sum.claims, false));
+        done.push((sf, sum.claims));
+    }
+    Ok((out, done))
+}
+
+/// "k of n claims hold" and every failing claim (with `all`, every claim) with its numbers.
+fn claim_lines(claims: &[ClaimResult], all: bool) -> String {
+    if claims.is_empty() {
+        return String::new();
+    }
+    let held = claims.iter().filter(|c| c.holds).count();
+    let mut out = format!("  {held} of {} claims hold\n", claims.len());
+    for c in claims.iter().filter(|c| all || !c.holds) {
+        out.push_str(&format!("  {c}\n"));
+    }
+    out
+}
+
+/// With `--check`, an error listing every false claim.
+fn checked(out: String, done: &Checked, check: bool) -> Result<String> {
+    let failed: Vec<String> = done
+        .iter()
+        .flat_map(|(sf, cs)| {
+            cs.iter()
+                .filter(|c| !c.holds)
+                .map(move |c| format!("{}: {c}", sf.path.display()))
+        })
+        .collect();
+    if check && !failed.is_empty() {
+        bail!(
+            "{out}{} claim(s) fail:\n{}",
+            failed.len(),
+            failed.join("\n")
+        );
     }
     Ok(out)
 }
@@ -116,7 +161,8 @@ pub fn cmd_run(specs: &[PathBuf], a: &RunArgs) -> Result<String> {
     if specs.is_empty() {
         bail!("give at least one spec file");
     }
-    run_all(specs, a)
+    let (out, done) = run_all(specs, a)?;
+    checked(out, &done, a.check)
 }
 
 fn spec_files(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -135,7 +181,37 @@ pub fn cmd_reproduce_all(dir: &Path, a: &RunArgs) -> Result<String> {
     if specs.is_empty() {
         bail!("no *.toml specs in {}", dir.display());
     }
-    run_all(&specs, a)
+    let (out, done) = run_all(&specs, a)?;
+    let entries: Vec<gallery::Entry<'_>> = done
+        .iter()
+        .map(|(sf, claims)| gallery::Entry {
+            spec: sf,
+            claims: claims.clone(),
+        })
+        .collect();
+    gallery::write(&entries, &a.results)?;
+    checked(out, &done, a.check)
+}
+
+/// `gentk check [SPEC...]`: every claim of each spec on its committed table, without running.
+pub fn cmd_check(specs: &[PathBuf], dir: &Path, results: &Path) -> Result<String> {
+    let specs = if specs.is_empty() {
+        spec_files(dir)?
+    } else {
+        specs.to_vec()
+    };
+    let mut out = String::new();
+    let mut done = Vec::new();
+    for s in &specs {
+        let sf = load(s)?;
+        let table_path = results.join(&sf.spec.experiment.name).join("table.parquet");
+        let t = table::read(&table_path)
+            .with_context(|| format!("{}: no table to check", s.display()))?;
+        let claims = gentk_pipeline::claims::evaluate_all(&sf.spec.claims, &t);
+        out.push_str(&format!("{}:\n{}", s.display(), claim_lines(&claims, true)));
+        done.push((sf, claims));
+    }
+    checked(out, &done, true)
 }
 
 /// `gentk list`: specs, figure ids, and whether `results/` is current for each.

@@ -210,3 +210,35 @@ fn a_killed_run_leaves_previous_results_intact_and_the_next_run_resumes() {
     );
     eprintln!("killed before the table was rewritten: {killed_early}");
 }
+
+#[test]
+fn check_exits_non_zero_with_the_sentence_and_both_numbers() {
+    let d = tmp("check");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text = std::fs::read_to_string(root.join("experiments/f08_filter.toml")).unwrap()
+        + "\n[[claim]]\nsays = \"a planted false claim\"\nvalue = { measure = \"w_t\", aggregate = \"only\", where = { \"model.gain\" = 2.0, index = 19 } }\nis = \"<\"\nthan = 1\n";
+    let spec = d.join("f08_filter.toml");
+    std::fs::write(&spec, text).unwrap();
+    let o = bin()
+        .arg("check")
+        .arg(&spec)
+        .arg("--results")
+        .arg(root.join("results"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("a planted false claim") && err.contains("524288 < 1"),
+        "{err}"
+    );
+    // The committed claims alone pass.
+    let o = bin()
+        .arg("check")
+        .arg(root.join("experiments/f08_filter.toml"))
+        .arg("--results")
+        .arg(root.join("results"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

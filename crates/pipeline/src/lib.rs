@@ -7,7 +7,9 @@
 //! Specs are parsed and validated by `gentk-spec`; tables and charts are drawn by `gentk-report`.
 
 pub mod cache;
+pub mod claims;
 pub mod error;
+pub mod gallery;
 pub mod manifest;
 pub mod measure;
 pub mod runner;

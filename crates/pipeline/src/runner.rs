@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cache::{self, ALGO_VERSION, point_key, point_seed};
+use crate::claims::{ClaimResult, ClaimsFile, evaluate_all};
 use crate::error::{PipelineError, Result};
 use crate::manifest::{self, LastRun, Manifest};
 use crate::measure::compute_point;
@@ -59,6 +60,8 @@ pub struct RunSummary {
     pub computed: usize,
     /// Output directory.
     pub out_dir: PathBuf,
+    /// The spec's claims checked on the new table.
+    pub claims: Vec<ClaimResult>,
 }
 
 /// Runs one spec file: validate the whole plan (nothing is computed when any point is invalid or
@@ -169,11 +172,11 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
     bar.finish_and_clear();
     let staged = staging_dir(&out_dir)?;
     let written = write_results(sf, opts, &plan, &staged, &all, total)
-        .and_then(|()| Ok(publish_dir(&staged, &out_dir, KEPT_FILES)?));
+        .and_then(|claims| Ok((claims, publish_dir(&staged, &out_dir, KEPT_FILES)?)));
     if written.is_err() {
         let _ = std::fs::remove_dir_all(&staged);
     }
-    written?;
+    let (claims, ()) = written?;
     // Machine-dependent facts of this run, outside results/.
     let last = cache_dir.join("last_run.toml");
     let text = manifest::to_text(
@@ -189,6 +192,7 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
         points: total,
         computed,
         out_dir,
+        claims,
     })
 }
 
@@ -204,15 +208,27 @@ fn write_results(
     dir: &Path,
     all: &[(Vec<toml::Value>, Row)],
     total: usize,
-) -> Result<()> {
+) -> Result<Vec<ClaimResult>> {
     let spec = &plan.spec;
     let table_path = dir.join("table.parquet");
     table::write(&table_path, &plan.sweep_keys(), all)?;
-    if !spec.plots.is_empty() {
-        let t = table::read(&table_path)?;
-        for p in &spec.plots {
-            gentk_report::plot::write(p, &t, dir)?;
-        }
+    let t = table::read(&table_path)?;
+    for p in &spec.plots {
+        gentk_report::plot::write(p, &t, dir)?;
+    }
+    let claims = evaluate_all(&spec.claims, &t);
+    if !claims.is_empty() {
+        let path = dir.join(CLAIMS_FILE);
+        let text = format!(
+            "# written by gentk: each [[claim]] of the spec checked on table.parquet\n{}",
+            manifest::to_text(
+                &ClaimsFile {
+                    claims: claims.clone()
+                },
+                &path
+            )?
+        );
+        write_atomic(&path, text.as_bytes())?;
     }
     let path = dir.join("manifest.toml");
     let m = Manifest {
@@ -232,8 +248,11 @@ fn write_results(
         manifest::to_text(&m, &path)?
     );
     write_atomic(&path, text.as_bytes())?;
-    Ok(())
+    Ok(claims)
 }
+
+/// The claims file beside a table.
+pub const CLAIMS_FILE: &str = "claims.toml";
 
 /// Whether the committed results of a spec are current: its manifest's spec hash matches the file.
 pub fn is_current(sf: &SpecFile, results_dir: &Path) -> bool {

@@ -702,5 +702,86 @@ fn every_figure_spec_has_current_committed_results_and_notes() {
             }
         }
         assert!(!table(name).rows.is_empty(), "{name}: empty table");
+        // The folder holds exactly what a run writes (and the hand-written notes).
+        let mut expected: Vec<String> = ["NOTES.md", "manifest.toml", "table.parquet"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(
+                sf.spec
+                    .plots
+                    .iter()
+                    .flat_map(|p| [format!("{}.png", p.file), format!("{}.svg", p.file)]),
+            )
+            .chain((!sf.spec.claims.is_empty()).then(|| "claims.toml".to_string()))
+            .collect();
+        expected.sort();
+        let mut present: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        present.sort();
+        assert_eq!(
+            present, expected,
+            "results/{name} holds files the runner did not write"
+        );
     }
+    assert!(
+        root.join("results/README.md").is_file(),
+        "the gallery is missing"
+    );
+}
+
+/// Every `[[claim]]` of every figure spec holds on its committed table (what `gentk check` runs),
+/// and every figure spec makes at least one.
+#[test]
+fn every_spec_claim_holds_on_the_committed_tables() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut n = 0;
+    for e in std::fs::read_dir(root.join("experiments")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let sf = gentk_spec::load(&p).unwrap();
+        let name = &sf.spec.experiment.name;
+        assert!(!sf.spec.claims.is_empty(), "{name} makes no [[claim]]");
+        for r in gentk_pipeline::claims::evaluate_all(&sf.spec.claims, &table(name)) {
+            assert!(r.holds, "{name}: {r}");
+            n += 1;
+        }
+    }
+    assert!(n >= 40, "{n} claims");
+}
+
+/// A planted change of one table value makes the claim that reads it fail, and the failure names
+/// the sentence and both numbers.
+#[test]
+fn a_planted_change_makes_its_claim_fail_with_both_numbers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let sf = gentk_spec::load(&root.join("experiments/f08_filter.toml")).unwrap();
+    let mut t = table("f08_filter");
+    let before = gentk_pipeline::claims::evaluate_all(&sf.spec.claims, &t);
+    assert!(before.iter().all(|r| r.holds));
+    // w_19 at g = 2 (closed form 2^19) nudged by one part in a million.
+    let (g, i, v) = (col(&t, "model.gain"), col(&t, "index"), col(&t, "value"));
+    let row = t
+        .rows
+        .iter_mut()
+        .find(|r| s(&r[g]) == "2" && s(&r[i]) == "19")
+        .unwrap();
+    row[v] = Cell::F(Some(524_288.5));
+    let after = gentk_pipeline::claims::evaluate_all(&sf.spec.claims, &t);
+    let failed: Vec<String> = after
+        .iter()
+        .filter(|r| !r.holds)
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("w_19 = g^19")
+            && failed[0].contains("524288.5")
+            && failed[0].contains("524288"),
+        "{}",
+        failed[0]
+    );
 }

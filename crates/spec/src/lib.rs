@@ -23,7 +23,7 @@ pub use names::{
 };
 pub use plan::{Plan, PlannedPoint, SpecFile, load, resolve, resolve_with};
 pub use schema::{
-    Axis, AxisGen, Experiment, Measure, ModelSpec, Plot, Spec, Sweep, TaskSpec, TrainSpec,
-    VlineWhere,
+    Aggregate, Axis, AxisGen, Bound, Claim, Comparison, Experiment, Measure, ModelSpec, Plot,
+    Select, Spec, Sweep, TaskSpec, TrainSpec, VlineWhere,
 };
 pub use sweep::Point;

@@ -252,6 +252,7 @@ pub fn resolve_with(sf: &SpecFile, preset: &str, limits: &Limits) -> Result<Plan
         .map(|p| p.values.iter().map(|(k, _)| k.clone()).collect())
         .unwrap_or_default();
     check_plots(&spec, &sweep_keys).map_err(|inv| sf.locate(&inv, preset, None))?;
+    check_claims(&spec, &sweep_keys).map_err(|inv| sf.locate(&inv, preset, None))?;
     let mut base = toml::Table::try_from(&spec).map_err(|e| {
         sf.locate(
             &Invalid::new(KeyPath::default(), e.to_string()),
@@ -533,8 +534,6 @@ pub const ROW_COLUMNS: [&str; 14] = [
 /// Every chart against the table it will be drawn from: its file name, the measures it names
 /// and the columns it reads, before any point is computed.
 fn check_plots(spec: &Spec, sweep_keys: &[String]) -> Result<(), Invalid> {
-    let measures: Vec<&str> = spec.measures.iter().map(|m| m.name.as_str()).collect();
-    let is_column = |c: &str| ROW_COLUMNS.contains(&c) || sweep_keys.iter().any(|k| k == c);
     for (i, p) in spec.plots.iter().enumerate() {
         check_name(KeyPath::plot(i, "file"), &p.file)?;
         if let Some(j) = spec.plots[..i].iter().position(|q| q.file == p.file) {
@@ -543,6 +542,7 @@ fn check_plots(spec: &Spec, sweep_keys: &[String]) -> Result<(), Invalid> {
                 format!("chart file `{}` is also written by plot {j}", p.file),
             ));
         }
+        let owner = format!("plot `{}`", p.file);
         let named = p
             .measures
             .iter()
@@ -551,40 +551,88 @@ fn check_plots(spec: &Spec, sweep_keys: &[String]) -> Result<(), Invalid> {
             .chain(p.thin.iter().map(|m| ("thin", m)))
             .chain(p.vline_where.iter().map(|v| ("vline_where", &v.measure)));
         for (field, m) in named {
-            if !measures.contains(&m.as_str()) {
-                let hint = crate::locate::did_you_mean(m, measures.iter().copied())
-                    .map_or(String::new(), |s| format!("; {s}"));
-                return Err(Invalid::new(
-                    KeyPath::plot(i, field),
-                    format!(
-                        "plot `{}` names measure `{m}`, which the spec does not define{hint}",
-                        p.file
-                    ),
-                ));
-            }
+            known_measure(spec, KeyPath::plot(i, field), &owner, m)?;
         }
         let columns = std::iter::once(("x", p.x.as_str()))
             .chain(p.y.iter().map(|y| ("y", y.as_str())))
             .chain(p.group_columns().into_iter().map(|g| ("group", g)))
             .chain(p.filter.keys().map(|k| ("filter", k.as_str())));
         for (field, c) in columns {
-            if !is_column(c) {
-                let all: Vec<&str> = sweep_keys
-                    .iter()
-                    .map(String::as_str)
-                    .chain(ROW_COLUMNS)
-                    .collect();
-                let hint = crate::locate::did_you_mean(c, all.iter().copied())
-                    .map_or(String::new(), |s| format!("; {s}"));
-                return Err(Invalid::new(
-                    KeyPath::plot(i, field),
-                    format!(
-                        "plot `{}` reads column `{c}`, which the table does not have (its columns: {}){hint}",
-                        p.file,
-                        all.join(", ")
-                    ),
-                ));
+            known_column(sweep_keys, KeyPath::plot(i, field), &owner, c)?;
+        }
+    }
+    Ok(())
+}
+
+/// `name` must be a measure of the spec (error at `path`, with the closest name).
+fn known_measure(spec: &Spec, path: KeyPath, owner: &str, name: &str) -> Result<(), Invalid> {
+    let measures: Vec<&str> = spec.measures.iter().map(|m| m.name.as_str()).collect();
+    if measures.contains(&name) {
+        return Ok(());
+    }
+    let hint = crate::locate::did_you_mean(name, measures.iter().copied())
+        .map_or(String::new(), |s| format!("; {s}"));
+    Err(Invalid::new(
+        path,
+        format!("{owner} names measure `{name}`, which the spec does not define{hint}"),
+    ))
+}
+
+/// `column` must be a column of the table (error at `path`, listing the columns).
+fn known_column(
+    sweep_keys: &[String],
+    path: KeyPath,
+    owner: &str,
+    column: &str,
+) -> Result<(), Invalid> {
+    let all: Vec<&str> = sweep_keys
+        .iter()
+        .map(String::as_str)
+        .chain(ROW_COLUMNS)
+        .collect();
+    if all.contains(&column) {
+        return Ok(());
+    }
+    let hint = crate::locate::did_you_mean(column, all.iter().copied())
+        .map_or(String::new(), |s| format!("; {s}"));
+    Err(Invalid::new(
+        path,
+        format!(
+            "{owner} reads column `{column}`, which the table does not have (its columns: {}){hint}",
+            all.join(", ")
+        ),
+    ))
+}
+
+/// Every claim against the table it will be checked on: its measures and columns exist.
+fn check_claims(spec: &Spec, sweep_keys: &[String]) -> Result<(), Invalid> {
+    for (i, c) in spec.claims.iter().enumerate() {
+        let at = |field: &str| {
+            KeyPath(vec![
+                crate::locate::Seg::Key("claim".into()),
+                crate::locate::Seg::Index(i),
+                crate::locate::Seg::Key(field.into()),
+            ])
+        };
+        let owner = format!("claim `{}`", c.says);
+        let sides = std::iter::once(("value", &c.value)).chain(match &c.than {
+            crate::schema::Bound::Select(s) => Some(("than", s)),
+            crate::schema::Bound::Number(_) => None,
+        });
+        for (field, s) in sides {
+            known_measure(spec, at(field), &owner, &s.measure)?;
+            for col in s.filter.keys() {
+                known_column(sweep_keys, at(field), &owner, col)?;
             }
+        }
+        if let Some(p) = &c.per {
+            known_column(sweep_keys, at("per"), &owner, p)?;
+        }
+        if !c.tol.is_finite() || c.tol < 0.0 {
+            return Err(Invalid::new(
+                at("tol"),
+                format!("{owner}: tol must be a finite number ≥ 0"),
+            ));
         }
     }
     Ok(())

@@ -32,6 +32,9 @@ pub struct Spec {
     /// Charts.
     #[serde(default, rename = "plot")]
     pub plots: Vec<Plot>,
+    /// Claims about the table, checked after every run (`gentk run --check` fails on a false one).
+    #[serde(default, rename = "claim", skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<Claim>,
     /// Named overrides (`cpu` is applied by default when present, `full` on request).
     #[serde(default)]
     pub presets: BTreeMap<String, toml::Table>,
@@ -340,6 +343,148 @@ impl Plot {
             .as_deref()
             .map(|g| g.split(',').map(str::trim).collect())
             .unwrap_or_default()
+    }
+}
+
+/// A claim the figure makes, as data: a sentence and a comparison between an aggregate of the
+/// table and a number or another aggregate, optionally for every value of a column (`per`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// The sentence, as it would appear in a paper or NOTES.md.
+    pub says: String,
+    /// The compared quantity.
+    pub value: Select,
+    /// The comparison.
+    pub is: Comparison,
+    /// The bound: a number or another aggregate of the table.
+    pub than: Bound,
+    /// Check the comparison separately for every value of this column (both sides aggregated
+    /// within the group); the claim holds when it holds for every group.
+    #[serde(default)]
+    pub per: Option<String>,
+    /// Absolute slack of `==` (and of the inequalities): |value − bound| ≤ tol counts as equal.
+    #[serde(default)]
+    pub tol: f64,
+}
+
+/// An aggregate of the `value` column over the rows of one measure (and optional filters).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Select {
+    /// The measure's name.
+    pub measure: String,
+    /// Keep rows whose columns equal these values (e.g. `{ "model.gain" = 1.0, index = 0 }`).
+    #[serde(default, rename = "where")]
+    pub filter: BTreeMap<String, toml::Value>,
+    /// How the selected values become one number.
+    pub aggregate: Aggregate,
+}
+
+/// The right-hand side of a claim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Bound {
+    /// A number.
+    Number(f64),
+    /// Another aggregate of the table.
+    Select(Select),
+}
+
+/// How selected values become one number.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    /// Smallest.
+    Min,
+    /// Largest.
+    Max,
+    /// Arithmetic mean.
+    Mean,
+    /// Median (mean of the two middle values for an even count).
+    Median,
+    /// Number of rows selected.
+    Count,
+    /// The single selected value (an error if there is not exactly one).
+    Only,
+    /// For a spectrum: how many of the largest values reach this fraction of their sum
+    /// (`aggregate = { modes_to = 0.95 }`: modes for 95 % of the trace).
+    ModesTo(f64),
+}
+
+/// A comparison of a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Comparison {
+    /// value < bound.
+    #[serde(rename = "<")]
+    Lt,
+    /// value ≤ bound.
+    #[serde(rename = "<=")]
+    Le,
+    /// value > bound.
+    #[serde(rename = ">")]
+    Gt,
+    /// value ≥ bound.
+    #[serde(rename = ">=")]
+    Ge,
+    /// |value − bound| ≤ tol.
+    #[serde(rename = "==")]
+    Eq,
+}
+
+impl Comparison {
+    /// Whether `a` compares to `b` (with slack `tol`).
+    pub fn holds(self, a: f64, b: f64, tol: f64) -> bool {
+        match self {
+            Comparison::Lt => a < b + tol,
+            Comparison::Le => a <= b + tol,
+            Comparison::Gt => a > b - tol,
+            Comparison::Ge => a >= b - tol,
+            Comparison::Eq => (a - b).abs() <= tol,
+        }
+    }
+
+    /// The operator as written.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Comparison::Lt => "<",
+            Comparison::Le => "<=",
+            Comparison::Gt => ">",
+            Comparison::Ge => ">=",
+            Comparison::Eq => "==",
+        }
+    }
+}
+
+impl Aggregate {
+    /// The aggregate of `values` (`None` when it does not exist: no values, or `only` of several).
+    pub fn of(self, values: &[f64]) -> Option<f64> {
+        if values.is_empty() {
+            return (self == Aggregate::Count).then_some(0.0);
+        }
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        Some(match self {
+            Aggregate::Min => v[0],
+            Aggregate::Max => v[n - 1],
+            Aggregate::Mean => v.iter().sum::<f64>() / n as f64,
+            Aggregate::Median if n % 2 == 1 => v[n / 2],
+            Aggregate::Median => 0.5 * (v[n / 2 - 1] + v[n / 2]),
+            Aggregate::Count => n as f64,
+            Aggregate::Only if n == 1 => v[0],
+            Aggregate::Only => return None,
+            Aggregate::ModesTo(f) => {
+                let total: f64 = v.iter().sum();
+                let mut acc = 0.0;
+                let k = v.iter().rev().take_while(|&&x| {
+                    let below = acc < f * total;
+                    acc += x;
+                    below
+                });
+                k.count() as f64
+            }
+        })
     }
 }
 

@@ -1,0 +1,294 @@
+//! A spec's `[[claim]]`s checked against its table: each claim's aggregate(s) computed from the
+//! rows it selects, compared, and recorded with both numbers in `claims.toml` beside the table, so
+//! a figure's claims are data a reviewer can read and rerun (`gentk run --check`, `gentk check`)
+//! instead of numbers typed into notes.
+
+use std::collections::BTreeMap;
+
+use gentk_report::table::{Cell, Table};
+use gentk_spec::{Bound, Claim, Comparison, Select};
+use serde::{Deserialize, Serialize};
+
+/// The outcome of one claim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimResult {
+    /// The sentence.
+    pub says: String,
+    /// Whether it holds (for every group when `per` is set).
+    pub holds: bool,
+    /// The compared value (at the deciding group: the first that fails, else the tightest).
+    pub value: f64,
+    /// The comparison.
+    pub is: String,
+    /// The bound it was compared with, at the same group.
+    pub than: f64,
+    /// The deciding group's value of the `per` column (absent without `per`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// Groups checked (1 without `per`).
+    pub groups: usize,
+    /// Why it could not be evaluated (a selection without rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl std::fmt::Display for ClaimResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} \"{}\": {} {} {}{}",
+            if self.holds { "holds" } else { "FAILS" },
+            self.says,
+            fmt_num(self.value),
+            self.is,
+            fmt_num(self.than),
+            self.at.as_ref().map_or(String::new(), |g| format!(
+                " (at {g}, {} groups)",
+                self.groups
+            ))
+        )?;
+        if let Some(p) = &self.problem {
+            write!(f, " — {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A number as claims print it (full precision, short where possible).
+pub fn fmt_num(v: f64) -> String {
+    Cell::F(Some(v)).to_string()
+}
+
+/// The claims file of a result folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimsFile {
+    /// One entry per `[[claim]]`, in spec order.
+    #[serde(default, rename = "claim")]
+    pub claims: Vec<ClaimResult>,
+}
+
+/// Whether a table cell equals a spec value (numbers by value, text by text).
+fn cell_is(cell: &Cell, v: &toml::Value) -> bool {
+    let num = match v {
+        toml::Value::Float(x) => Some(*x),
+        toml::Value::Integer(i) => Some(*i as f64),
+        _ => None,
+    };
+    match (cell, num, v) {
+        (Cell::F(Some(a)), Some(b), _) => *a == b,
+        (Cell::I(Some(a)), Some(b), _) => *a as f64 == b,
+        (Cell::S(Some(a)), _, toml::Value::String(b)) => a == b,
+        (Cell::S(Some(a)), _, toml::Value::Boolean(b)) => a == &b.to_string(),
+        (c, _, other) => c.to_string() == other.to_string(),
+    }
+}
+
+fn number(cell: &Cell) -> Option<f64> {
+    match cell {
+        Cell::F(v) => *v,
+        Cell::I(v) => v.map(|i| i as f64),
+        Cell::S(_) => None,
+    }
+}
+
+/// The values a selection keeps, by group (one group `""` without `per`).
+fn selected(
+    t: &Table,
+    s: &Select,
+    per: Option<usize>,
+) -> Result<BTreeMap<String, Vec<f64>>, String> {
+    let col = |name: &str| {
+        t.columns
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| format!("the table has no column `{name}`"))
+    };
+    let (mi, vi) = (col("measure")?, col("value")?);
+    let filters: Vec<(usize, &toml::Value)> = s
+        .filter
+        .iter()
+        .map(|(c, v)| Ok((col(c)?, v)))
+        .collect::<Result<_, String>>()?;
+    let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for r in &t.rows {
+        let is_measure = matches!(&r[mi], Cell::S(Some(m)) if *m == s.measure);
+        if is_measure && filters.iter().all(|(i, v)| cell_is(&r[*i], v)) {
+            let g = per.map_or(String::new(), |p| r[p].to_string());
+            let entry = out.entry(g).or_default();
+            if let Some(x) = number(&r[vi]).filter(|x| !x.is_nan()) {
+                entry.push(x);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Margin by which `a is b` holds (negative: fails); the deciding group has the least margin.
+fn margin(is: Comparison, a: f64, b: f64, tol: f64) -> f64 {
+    match is {
+        Comparison::Lt | Comparison::Le => b + tol - a,
+        Comparison::Gt | Comparison::Ge => a - (b - tol),
+        Comparison::Eq => tol - (a - b).abs(),
+    }
+}
+
+/// Evaluates one claim on a table.
+pub fn evaluate(c: &Claim, t: &Table) -> ClaimResult {
+    let mut r = ClaimResult {
+        says: c.says.clone(),
+        holds: false,
+        value: f64::NAN,
+        is: c.is.symbol().to_string(),
+        than: f64::NAN,
+        at: None,
+        groups: 0,
+        problem: None,
+    };
+    let per = match &c.per {
+        None => None,
+        Some(p) => match t.columns.iter().position(|x| x == p) {
+            Some(i) => Some(i),
+            None => {
+                r.problem = Some(format!("the table has no column `{p}`"));
+                return r;
+            }
+        },
+    };
+    let lhs = match selected(t, &c.value, per) {
+        Ok(v) => v,
+        Err(e) => {
+            r.problem = Some(e);
+            return r;
+        }
+    };
+    let rhs = match &c.than {
+        Bound::Number(_) => None,
+        Bound::Select(s) => match selected(t, s, per) {
+            Ok(v) => Some((s.aggregate, v)),
+            Err(e) => {
+                r.problem = Some(e);
+                return r;
+            }
+        },
+    };
+    if lhs.is_empty() {
+        r.problem = Some(format!("measure `{}` selects no rows", c.value.measure));
+        return r;
+    }
+    // (margin, holds, value, bound, group) per group.
+    let mut checked: Vec<(f64, bool, f64, f64, &String)> = Vec::new();
+    for (g, vals) in &lhs {
+        let a = c.value.aggregate.of(vals);
+        let b = match (&c.than, &rhs) {
+            (Bound::Number(x), _) => Some(*x),
+            (_, Some((agg, map))) => map.get(g).and_then(|v| agg.of(v)),
+            _ => None,
+        };
+        let (Some(a), Some(b)) = (a, b) else {
+            r.problem = Some(format!(
+                "no value to compare{}",
+                if g.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {g}")
+                }
+            ));
+            return r;
+        };
+        checked.push((margin(c.is, a, b, c.tol), c.is.holds(a, b, c.tol), a, b, g));
+    }
+    let holds = checked.iter().all(|x| x.1);
+    let &(_, _, a, b, g) = checked
+        .iter()
+        .find(|x| !x.1)
+        .or_else(|| checked.iter().min_by(|x, y| x.0.total_cmp(&y.0)))
+        .expect("at least one group");
+    r.holds = holds;
+    r.value = a;
+    r.than = b;
+    r.groups = lhs.len();
+    r.at = per.map(|_| format!("{} = {g}", c.per.as_deref().unwrap_or_default()));
+    r
+}
+
+/// Evaluates every claim of a spec.
+pub fn evaluate_all(claims: &[Claim], t: &Table) -> Vec<ClaimResult> {
+    claims.iter().map(|c| evaluate(c, t)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        let row = |m: &str, g: f64, v: f64| {
+            vec![Cell::F(Some(g)), Cell::S(Some(m.into())), Cell::F(Some(v))]
+        };
+        Table {
+            columns: vec!["model.gain".into(), "measure".into(), "value".into()],
+            rows: vec![
+                row("a", 0.5, 1.0),
+                row("a", 0.5, 3.0),
+                row("a", 1.5, 2.0),
+                row("b", 0.5, 2.5),
+                row("b", 1.5, 1.5),
+            ],
+        }
+    }
+
+    fn claim(text: &str) -> Claim {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn aggregates_groups_and_the_deciding_numbers() {
+        let t = table();
+        // Without groups: max of a = 3 < 4.
+        let r = evaluate(
+            &claim(
+                "says = \"s\"\nvalue = { measure = \"a\", aggregate = \"max\" }\nis = \"<\"\nthan = 4",
+            ),
+            &t,
+        );
+        assert!(
+            r.holds && r.value == 3.0 && r.than == 4.0 && r.groups == 1,
+            "{r}"
+        );
+        // Per gain: median(a) vs min(b): 2 < 2.5 at 0.5 holds, 2 < 1.5 at 1.5 fails → reported.
+        let r = evaluate(
+            &claim(
+                "says = \"s\"\nvalue = { measure = \"a\", aggregate = \"median\" }\nis = \"<\"\nthan = { measure = \"b\", aggregate = \"min\" }\nper = \"model.gain\"",
+            ),
+            &t,
+        );
+        assert!(!r.holds, "{r}");
+        assert_eq!(
+            (r.value, r.than, r.at.as_deref()),
+            (2.0, 1.5, Some("model.gain = 1.5"))
+        );
+        // A filter on a sweep column, count and ==.
+        let r = evaluate(
+            &claim(
+                "says = \"s\"\nvalue = { measure = \"a\", aggregate = \"count\", where = { \"model.gain\" = 0.5 } }\nis = \"==\"\nthan = 2",
+            ),
+            &t,
+        );
+        assert!(r.holds, "{r}");
+        // Modes to a fraction of the sum: b's values 2.5, 1.5 reach 60 % with the largest alone.
+        let r = evaluate(
+            &claim(
+                "says = \"s\"\nvalue = { measure = \"b\", aggregate = { modes_to = 0.6 } }\nis = \"==\"\nthan = 1",
+            ),
+            &t,
+        );
+        assert!(r.holds && r.value == 1.0, "{r}");
+        // A measure that selects nothing is a failure with a reason, never a pass.
+        let r = evaluate(
+            &claim(
+                "says = \"s\"\nvalue = { measure = \"zz\", aggregate = \"max\" }\nis = \"<\"\nthan = 1",
+            ),
+            &t,
+        );
+        assert!(!r.holds && r.problem.is_some(), "{r}");
+    }
+}
