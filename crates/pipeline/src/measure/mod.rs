@@ -40,6 +40,9 @@ pub struct Val {
     pub stderr: Option<f64>,
     /// Operator applications spent.
     pub matvecs: i64,
+    /// Exact up to rounding although a randomized estimator was asked for (its budget covered
+    /// the whole space): the row then says `estimator = exact`, what actually ran.
+    pub exact: bool,
 }
 
 impl Val {
@@ -50,6 +53,7 @@ impl Val {
             value,
             stderr: None,
             matvecs: 0,
+            exact: false,
         }]
     }
 }
@@ -96,6 +100,11 @@ fn rows_of(m: &Measure, iteration: i64, seed: u64, vals: Vec<Val>) -> Vec<Row> {
             value: v.value,
             stderr: v.stderr,
             matvecs: v.matvecs,
+            estimator: if v.exact {
+                Estimator::Exact.as_str().into()
+            } else {
+                m.estimator.as_str().into()
+            },
             ..base_row(m, iteration, seed)
         })
         .collect()
@@ -319,21 +328,14 @@ fn psd<A: LinearOp, F: LinearOp>(
             seed,
         },
     };
-    let randomized_eigs =
-        m.estimator == Estimator::Randomized && stat == PsdStatistic::TopEigs(m.k);
     Ok(statistic(a, factor, shape, stat, est)?
         .into_iter()
         .map(|v: StatValue| Val {
             index: v.index.map_or(-1, |i| i as i64),
             value: v.value,
             stderr: v.stderr,
-            // Randomized top eigenvalues have recorded the budget, not the Lanczos count, since
-            // the committed tables were made; kept so those tables stay byte-identical.
-            matvecs: if randomized_eigs {
-                m.budget as i64
-            } else {
-                v.matvecs as i64
-            },
+            matvecs: v.matvecs as i64,
+            exact: v.exact,
         })
         .collect())
 }
@@ -398,6 +400,7 @@ fn operator_stat(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
                 value: r.value,
                 stderr: r.stderr,
                 matvecs: r.matvecs as i64,
+                exact: r.exact,
             }])
         }
         (O::P, _) => psd(&Gram(g.p()), Some(&g.p()), m, &shape, seed),
