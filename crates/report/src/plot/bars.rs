@@ -288,7 +288,7 @@ where
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
-        .position(super::legend_position(p))
+        .position(super::legend_position(p, gentk_spec::Legend::UpperRight))
         .draw()
         .map_err(e)?;
     root.present().map_err(e)?;

@@ -248,9 +248,63 @@ pub fn tick(v: f64) -> String {
     }
 }
 
-/// The legend corner of a chart.
-pub(crate) fn legend_position(p: &Plot) -> SeriesLabelPosition {
-    match p.legend.unwrap_or(Legend::UpperRight) {
+/// The corner whose legend box would cover the least of the drawn data: each series' points and
+/// its segments (sampled), in the chart's own (log or linear) coordinates scaled to [0, 1]. The
+/// box is as wide as a typical legend and as tall as its `entries` lines; ties keep the order
+/// upper right, upper left, lower right, lower left.
+pub(crate) fn emptiest_corner(
+    p: &Plot,
+    data: &Series,
+    (x0, x1, y0, y1): (f64, f64, f64, f64),
+    entries: usize,
+) -> Legend {
+    let unit = |v: f64, lo: f64, hi: f64, log: bool| {
+        if log {
+            (v.log10() - lo.log10()) / (hi.log10() - lo.log10())
+        } else {
+            (v - lo) / (hi - lo)
+        }
+    };
+    let mut samples: Vec<(f64, f64)> = Vec::new();
+    for pts in data.values() {
+        let q: Vec<(f64, f64)> = pts
+            .iter()
+            .filter(|q| (!p.log_x || q.0 > 0.0) && (!p.log_y || q.1 > 0.0))
+            .map(|&(x, y)| (unit(x, x0, x1, p.log_x), unit(y, y0, y1, p.log_y)))
+            .collect();
+        samples.extend(q.iter().copied());
+        for w in q.windows(2) {
+            samples.extend((1..8).map(|k| {
+                let f = k as f64 / 8.0;
+                (
+                    w[0].0 + f * (w[1].0 - w[0].0),
+                    w[0].1 + f * (w[1].1 - w[0].1),
+                )
+            }));
+        }
+    }
+    let (w, h) = (0.45, (0.06 * entries as f64 + 0.05).min(0.9));
+    let corners = [
+        (Legend::UpperRight, 1.0 - w, 1.0 - h),
+        (Legend::UpperLeft, 0.0, 1.0 - h),
+        (Legend::LowerRight, 1.0 - w, 0.0),
+        (Legend::LowerLeft, 0.0, 0.0),
+    ];
+    let covered = |(bx, by): (f64, f64)| {
+        samples
+            .iter()
+            .filter(|&&(x, y)| x >= bx && x <= bx + w && y >= by && y <= by + h)
+            .count()
+    };
+    corners
+        .iter()
+        .min_by_key(|c| covered((c.1, c.2)))
+        .map_or(Legend::UpperRight, |c| c.0)
+}
+
+/// The legend corner of a chart: the spec's, else the emptiest one for this data.
+pub(crate) fn legend_position(p: &Plot, auto: Legend) -> SeriesLabelPosition {
+    match p.legend.unwrap_or(auto) {
         Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
         Legend::LowerRight => SeriesLabelPosition::LowerRight,
         Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
@@ -368,10 +422,16 @@ where
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
     // Linear-axis ticks within 1e-9 of the span from zero are zero (not "-1.4e-17").
     let span = |lo: f64, hi: f64, log: bool| if log { 0.0 } else { (hi - lo).abs() };
+    let box_ = bounds(p, data)?;
     let (xspan, yspan) = {
-        let (x0, x1, y0, y1) = bounds(p, data)?;
+        let (x0, x1, y0, y1) = box_;
         (span(x0, x1, p.log_x), span(y0, y1, p.log_y))
     };
+    let entries = data
+        .keys()
+        .filter(|k| k.mode.as_ref().is_none_or(|(_, trial)| trial == "0"))
+        .count();
+    let auto = emptiest_corner(p, data, box_, entries);
     root.fill(&WHITE).map_err(e)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(&p.title, ("sans-serif", 24))
@@ -473,7 +533,7 @@ where
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 15))
-        .position(legend_position(p))
+        .position(legend_position(p, auto))
         .draw()
         .map_err(e)?;
     root.present().map_err(e)?;
@@ -628,5 +688,38 @@ mod tests {
         );
         assert_eq!(key.label, "w_t (model.gain = 0.1, model.arch = \"rnn\")");
         assert_eq!(key.legend(&p), "w_t: g = 0.1, rnn");
+    }
+
+    #[test]
+    fn the_legend_goes_to_the_emptiest_corner() {
+        let p: Plot = toml::from_str("file = \"f\"\nx = \"index\"").unwrap();
+        let series = |pts: Vec<(f64, f64)>| {
+            let mut s = Series::new();
+            s.insert(SeriesKey::new("m".into(), Vec::new(), None), pts);
+            s
+        };
+        let b = (0.0, 10.0, 0.0, 1.0);
+        // A saturating cumulative curve hugs the left edge and the top: lower right is empty.
+        let rising: Vec<(f64, f64)> = (0..=10).map(|k| (k as f64, 1.0 - 0.7f64.powi(k))).collect();
+        assert_eq!(
+            emptiest_corner(&p, &series(rising.clone()), b, 3),
+            Legend::LowerRight
+        );
+        // With a second, flat curve along the bottom (F2's P P*), upper left wins.
+        let mut both = series(rising);
+        both.insert(
+            SeriesKey::new("flat".into(), Vec::new(), None),
+            (0..=10).map(|k| (k as f64, 0.01 * k as f64)).collect(),
+        );
+        assert_eq!(emptiest_corner(&p, &both, b, 3), Legend::UpperLeft);
+        // A falling curve along the top-left to bottom-right diagonal: upper right is empty.
+        let falling: Vec<(f64, f64)> = (0..=10).map(|k| (k as f64, 0.7f64.powi(k))).collect();
+        assert_eq!(
+            emptiest_corner(&p, &series(falling), b, 3),
+            Legend::UpperRight
+        );
+        // Data along the top only: a lower corner.
+        let top: Vec<(f64, f64)> = (0..=10).map(|k| (k as f64, 0.95)).collect();
+        assert_eq!(emptiest_corner(&p, &series(top), b, 3), Legend::LowerRight);
     }
 }
