@@ -210,12 +210,15 @@ pub fn series(p: &Plot, t: &Table) -> std::result::Result<Series, String> {
     for v in out.values_mut() {
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
         if p.kind == PlotKind::Cumulative {
-            // Cumulative spectrum: fraction of the total reached by the first k values.
+            // Cumulative spectrum: fraction of the total reached by the first k values. Over the
+            // 0-based `index` the point of value i is drawn at x = i + 1, the number of modes used.
             let total: f64 = v.iter().map(|q| q.1).sum();
+            let shift = if p.x == "index" { 1.0 } else { 0.0 };
             let mut acc = 0.0;
             for q in v.iter_mut() {
                 acc += q.1;
                 q.1 = if total != 0.0 { acc / total } else { f64::NAN };
+                q.0 += shift;
             }
         }
         if let Some(xm) = p.x_max {
@@ -251,7 +254,7 @@ pub fn tick(v: f64) -> String {
 /// The corner whose legend box would cover the least of the drawn data: each series' points and
 /// its segments (sampled), in the chart's own (log or linear) coordinates scaled to [0, 1]. The
 /// box is as wide as a typical legend and as tall as its `entries` lines; ties keep the order
-/// upper right, upper left, lower right, lower left.
+/// upper right, upper left, lower right, lower left, middle right.
 pub(crate) fn emptiest_corner(
     p: &Plot,
     data: &Series,
@@ -289,6 +292,7 @@ pub(crate) fn emptiest_corner(
         (Legend::UpperLeft, 0.0, 1.0 - h),
         (Legend::LowerRight, 1.0 - w, 0.0),
         (Legend::LowerLeft, 0.0, 0.0),
+        (Legend::MiddleRight, 1.0 - w, 0.5 - h / 2.0),
     ];
     let covered = |(bx, by): (f64, f64)| {
         samples
@@ -705,19 +709,27 @@ mod tests {
             emptiest_corner(&p, &series(rising.clone()), b, 3),
             Legend::LowerRight
         );
-        // With a second, flat curve along the bottom (F2's P P*), upper left wins.
+        // With a second, flat curve along the bottom (F2's P P*), the middle right is the only
+        // empty place (the rising curve's knee reaches into the upper-left box).
         let mut both = series(rising);
         both.insert(
             SeriesKey::new("flat".into(), Vec::new(), None),
             (0..=10).map(|k| (k as f64, 0.01 * k as f64)).collect(),
         );
-        assert_eq!(emptiest_corner(&p, &both, b, 3), Legend::UpperLeft);
+        assert_eq!(emptiest_corner(&p, &both, b, 3), Legend::MiddleRight);
         // A falling curve along the top-left to bottom-right diagonal: upper right is empty.
         let falling: Vec<(f64, f64)> = (0..=10).map(|k| (k as f64, 0.7f64.powi(k))).collect();
         assert_eq!(
             emptiest_corner(&p, &series(falling), b, 3),
             Legend::UpperRight
         );
+        // Curves along the top and the bottom (F2b): the middle of the right edge is empty.
+        let mut rails = series((0..=10).map(|k| (k as f64, 0.98)).collect());
+        rails.insert(
+            SeriesKey::new("low".into(), Vec::new(), None),
+            (0..=10).map(|k| (k as f64, 0.03)).collect(),
+        );
+        assert_eq!(emptiest_corner(&p, &rails, b, 3), Legend::MiddleRight);
         // Data along the top only: a lower corner.
         let top: Vec<(f64, f64)> = (0..=10).map(|k| (k as f64, 0.95)).collect();
         assert_eq!(emptiest_corner(&p, &series(top), b, 3), Legend::LowerRight);
