@@ -211,7 +211,17 @@ fn write_results(
 ) -> Result<Vec<ClaimResult>> {
     let spec = &plan.spec;
     let table_path = dir.join("table.parquet");
-    table::write(&table_path, &plan.sweep_keys(), all)?;
+    let metadata: Vec<(String, String)> = [
+        ("gentk.experiment", spec.experiment.name.clone()),
+        ("gentk.preset", opts.preset.clone()),
+        ("gentk.spec_hash", manifest::spec_hash(&sf.text)),
+        ("gentk.version", env!("CARGO_PKG_VERSION").to_string()),
+        ("gentk.algo_version", ALGO_VERSION.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    table::write(&table_path, &plan.sweep_keys(), all, &metadata)?;
     let t = table::read(&table_path)?;
     for p in &spec.plots {
         gentk_report::plot::write(p, &t, dir)?;

@@ -110,3 +110,29 @@ fn diff_reports_a_planted_change_and_nothing_else() {
             .contains("measure")
     );
 }
+
+#[test]
+fn tables_carry_what_produced_them_in_their_parquet_metadata() {
+    let d = tmp("meta");
+    let p = write(&d, "s.toml", BASE);
+    let s = run(&load(&p).unwrap(), &opts(&d)).unwrap();
+    let meta = table::metadata(&s.out_dir.join("table.parquet")).unwrap();
+    let get = |k: &str| {
+        meta.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {k} in {meta:?}"))
+    };
+    assert_eq!(get("gentk.experiment"), "t");
+    assert_eq!(get("gentk.preset"), "cpu");
+    assert_eq!(
+        get("gentk.spec_hash"),
+        gentk_pipeline::manifest::spec_hash(BASE)
+    );
+    assert_eq!(get("gentk.version"), env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        get("gentk.algo_version"),
+        gentk_pipeline::cache::ALGO_VERSION
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -218,22 +218,48 @@ pub fn frame(sweep_keys: &[String], rows: &[(Vec<toml::Value>, Row)]) -> PolarsR
     DataFrame::new(n, cols)
 }
 
-/// Writes a frame as Parquet bytes (zstd, statistics on: pinned so upgrades cannot change bytes).
-pub fn parquet_bytes(df: &mut DataFrame) -> PolarsResult<Vec<u8>> {
+/// Writes a frame as Parquet bytes (zstd, statistics on: pinned so upgrades cannot change bytes),
+/// with `metadata` as the file's key-value metadata (what produced it, readable by any Parquet
+/// tool).
+pub fn parquet_bytes(df: &mut DataFrame, metadata: &[(String, String)]) -> PolarsResult<Vec<u8>> {
     let mut buf = Vec::new();
     ParquetWriter::new(&mut buf)
         .with_compression(ParquetCompression::Zstd(None))
         .with_statistics(StatisticsOptions::default())
+        .with_key_value_metadata(
+            (!metadata.is_empty()).then(|| {
+                polars::io::parquet::write::KeyValueMetadata::from_static(metadata.to_vec())
+            }),
+        )
         .finish(df)?;
     Ok(buf)
 }
 
-/// Writes the table of `rows` (with their sweep values under `sweep_keys`) to `path` atomically.
-pub fn write(path: &Path, sweep_keys: &[String], rows: &[(Vec<toml::Value>, Row)]) -> Result<()> {
+/// Writes the table of `rows` (with their sweep values under `sweep_keys`) to `path` atomically,
+/// with `metadata` (e.g. `gentk.preset`, `gentk.spec_hash`) in the Parquet footer.
+pub fn write(
+    path: &Path,
+    sweep_keys: &[String],
+    rows: &[(Vec<toml::Value>, Row)],
+    metadata: &[(String, String)],
+) -> Result<()> {
     let bytes = frame(sweep_keys, rows)
-        .and_then(|mut df| parquet_bytes(&mut df))
+        .and_then(|mut df| parquet_bytes(&mut df, metadata))
         .map_err(|e| terr(path, e))?;
     crate::io::write_atomic(path, &bytes)
+}
+
+/// The key-value metadata of a Parquet file, in file order.
+pub fn metadata(path: &Path) -> Result<Vec<(String, String)>> {
+    let f = File::open(path).map_err(crate::error::io(path, "opening"))?;
+    let mut reader = ParquetReader::new(f);
+    let meta = reader.get_metadata().map_err(|e| terr(path, e))?;
+    Ok(meta
+        .key_value_metadata()
+        .iter()
+        .flatten()
+        .map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default()))
+        .collect())
 }
 
 /// Reads a Parquet file into cells.
