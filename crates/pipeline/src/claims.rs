@@ -198,11 +198,14 @@ pub fn evaluate(c: &Claim, t: &Table) -> ClaimResult {
         checked.push((margin(c.is, a, b, c.tol), c.is.holds(a, b, c.tol), a, b, g));
     }
     let holds = checked.iter().all(|x| x.1);
-    let &(_, _, a, b, g) = checked
+    let Some(&(_, _, a, b, g)) = checked
         .iter()
         .find(|x| !x.1)
         .or_else(|| checked.iter().min_by(|x, y| x.0.total_cmp(&y.0)))
-        .expect("at least one group");
+    else {
+        r.problem = Some("no group to compare".into());
+        return r;
+    };
     r.holds = holds;
     r.value = a;
     r.than = b;

@@ -259,12 +259,17 @@ pub fn check(
     limits: &Limits,
 ) -> Result<(), Invalid> {
     let c = cost(spec, task, dims);
+    // The dominant term (an empty estimate would point at the model and say so).
     let top = |terms: &[Term]| {
         terms
             .iter()
             .max_by(|a, b| a.amount.total_cmp(&b.amount))
             .cloned()
-            .expect("an estimate has terms")
+            .unwrap_or_else(|| Term {
+                key: KeyPath::keys(["model"]),
+                what: "nothing".into(),
+                amount: 0.0,
+            })
     };
     let bytes = c.memory_bytes();
     if bytes.is_nan() || bytes > limits.max_memory_bytes {

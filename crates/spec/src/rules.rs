@@ -54,8 +54,31 @@ const BASE: Needs = Needs {
     square_recurrent: false,
 };
 
+/// Why an operator × statistic pair cannot be computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotSupported {
+    /// The attention block has F1's fine-grained checks only (PAPER §6.5).
+    #[error(
+        "arch `attention` supports kron_error (operators k, ntk) and adjoint_defect (j_theta), not `{statistic}` of `{operator}`"
+    )]
+    Attention {
+        /// The operator asked for.
+        operator: Operator,
+        /// The statistic asked for.
+        statistic: Statistic,
+    },
+    /// The statistic is not defined for the operator.
+    #[error("statistic `{statistic}` does not apply to operator `{operator}`")]
+    NotApplicable {
+        /// The operator asked for.
+        operator: Operator,
+        /// The statistic asked for.
+        statistic: Statistic,
+    },
+}
+
 /// What `statistic` of `operator` needs on `arch`, or why it cannot be computed.
-pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, String> {
+pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, NotSupported> {
     use Operator as O;
     use Statistic as S;
     if arch == Arch::Attention {
@@ -63,9 +86,10 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, String> {
         return match (op, st) {
             (O::K | O::Ntk, S::KronError) | (O::JTheta, S::AdjointDefect) => Ok(BASE),
             (O::ScalarFilter, S::Weights) => Ok(BASE),
-            _ => Err(format!(
-                "arch `attention` supports kron_error (operators k, ntk) and adjoint_defect (j_theta), not `{st}` of `{op}`"
-            )),
+            _ => Err(NotSupported::Attention {
+                operator: op,
+                statistic: st,
+            }),
         };
     }
     let psd = matches!(
@@ -137,9 +161,10 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, String> {
         },
         (O::ResolventGaussian, S::EffRank | S::Bias | S::BiasCompat | S::SpectralRadius) => BASE,
         _ => {
-            return Err(format!(
-                "statistic `{st}` does not apply to operator `{op}`"
-            ));
+            return Err(NotSupported::NotApplicable {
+                operator: op,
+                statistic: st,
+            });
         }
     })
 }
@@ -220,7 +245,7 @@ pub fn check_measure(spec: &Spec, dims: &PointDims, i: usize, m: &Measure) -> Re
             "arch `attention` computes scalar_filter only in a spec whose measures are all scalar_filter".into(),
         ));
     }
-    let n = needs(arch, m.operator, m.statistic).map_err(|e| at("statistic", e))?;
+    let n = needs(arch, m.operator, m.statistic).map_err(|e| at("statistic", e.to_string()))?;
     if m.estimator == Estimator::Randomized && !n.randomized {
         return Err(at(
             "estimator",
