@@ -32,3 +32,37 @@ impl Estimate {
         }
     }
 }
+
+/// Jackknife standard error of an estimator from its leave-one-out values θ₍₋ᵢ₎ (one per
+/// probe or sample): √((n−1)/n · Σ (θ₍₋ᵢ₎ − θ̄)²). Ratio estimators (participation ratios,
+/// alignments) are not means of i.i.d. terms, so this is how they get an error bar; `None` below
+/// two values or when a leave-one-out value is not finite.
+pub fn jackknife_stderr(leave_one_out: &[f64]) -> Option<f64> {
+    let n = leave_one_out.len();
+    if n < 2 || leave_one_out.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let mean = leave_one_out.iter().sum::<f64>() / n as f64;
+    let ss: f64 = leave_one_out.iter().map(|v| (v - mean) * (v - mean)).sum();
+    Some(((n - 1) as f64 / n as f64 * ss).sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// For the sample mean the jackknife error is exactly the textbook s/√n.
+    #[test]
+    fn jackknife_of_the_mean_is_the_standard_error() {
+        let x = [1.0, 4.0, 2.0, 8.0, 5.0];
+        let n = x.len() as f64;
+        let total: f64 = x.iter().sum();
+        let loo: Vec<f64> = x.iter().map(|v| (total - v) / (n - 1.0)).collect();
+        let mean = total / n;
+        let s2 = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        let se = jackknife_stderr(&loo).unwrap();
+        assert!((se - (s2 / n).sqrt()).abs() < 1e-12, "{se}");
+        assert_eq!(jackknife_stderr(&[1.0]), None);
+        assert_eq!(jackknife_stderr(&[1.0, f64::NAN]), None);
+    }
+}

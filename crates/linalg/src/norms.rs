@@ -54,6 +54,10 @@ pub struct Alignment {
     pub norm_b2: f64,
     /// Probes used (applications of A, and again of B).
     pub probes: usize,
+    /// Standard error of `cos`: jackknife over the probe columns with the finite-population
+    /// factor √(1 − m/d) of orthonormal probes drawn without replacement (0 when they span the
+    /// space; `None` with one probe).
+    pub stderr: Option<f64>,
     /// True when the probes spanned the whole input space (then every number is exact).
     pub exact: bool,
 }
@@ -90,6 +94,22 @@ pub fn alignment<A: LinearOp, B: LinearOp>(
     let inner = frob_dot(ya.as_ref(), yb.as_ref());
     let (na, nb) = (ya.squared_norm_l2(), yb.squared_norm_l2());
     let denom = (na * nb).sqrt();
+    // Leave probe j out: the three sums lose column j's terms (the √(d/m) scale cancels).
+    let col = |y: &faer::Mat<f64>, z: &faer::Mat<f64>, j: usize| -> f64 {
+        y.col_as_slice(j)
+            .iter()
+            .zip(z.col_as_slice(j))
+            .map(|(u, v)| u * v)
+            .sum()
+    };
+    let loo: Vec<f64> = (0..m)
+        .map(|j| {
+            let (ij, aj, bj) = (col(&ya, &yb, j), col(&ya, &ya, j), col(&yb, &yb, j));
+            (inner - ij) / ((na - aj) * (nb - bj)).sqrt()
+        })
+        .collect();
+    let fpc = (1.0 - m as f64 / d as f64).max(0.0).sqrt();
+    let stderr = crate::estimate::jackknife_stderr(&loo).map(|s| s * fpc);
     if denom == 0.0 {
         return Err(LinalgError::InvalidArgument {
             name: "operators",
@@ -102,6 +122,7 @@ pub fn alignment<A: LinearOp, B: LinearOp>(
         norm_a2: na,
         norm_b2: nb,
         probes: m,
+        stderr,
         exact: m >= d,
     })
 }

@@ -6,7 +6,7 @@ use faer::{Mat, MatRef};
 
 use crate::combinators::Gram;
 use crate::error::{Result, invalid};
-use crate::estimate::Estimate;
+use crate::estimate::{Estimate, jackknife_stderr};
 use crate::kernels::{frob_dot, gemm, symmetrize, trace};
 use crate::norms::alignment;
 use crate::op::{LinearOp, apply_new, check_square, materialize};
@@ -65,7 +65,8 @@ pub fn participation_ratio<A: LinearOp>(a: &A, opts: PrOptions) -> Result<Estima
     Ok(Estimate {
         value,
         matvecs: al.probes,
-        stderr: None,
+        // Delta method through PR = d·cos²: se(PR) = 2·d·|cos|·se(cos).
+        stderr: al.stderr.map(|s| 2.0 * d as f64 * al.cos.abs() * s),
         exact: al.exact,
     })
 }
@@ -141,6 +142,10 @@ pub struct UStatPr {
     pub trace_sq_textbook: f64,
     /// Unbiased estimate of tr(C_n(F F*)²).
     pub trace_sq_compression: f64,
+    /// Jackknife standard error of `textbook` (leave one sample out; `None` below 3 samples).
+    pub stderr_textbook: Option<f64>,
+    /// Jackknife standard error of `compression`.
+    pub stderr_compression: Option<f64>,
     /// Forward passes of F (samples).
     pub matvecs: usize,
 }
@@ -179,31 +184,40 @@ pub fn ustat_partial_pr<F: LinearOp>(
     });
     let sf = samples as f64;
     let t1 = z.squared_norm_l2() / sf;
-    // Σ_{i≠j} ‖Y_iᵀY_j‖² = ‖Σ G_i‖² − Σ‖G_i‖² with G_i = Y_i Y_iᵀ (m x m), or from ZᵀZ blocks.
-    let pair_sum = if m * m * n * samples <= m * (n * samples) * (n * samples) {
-        let mut total = Mat::<f64>::zeros(m, m);
-        let mut diag = 0.0;
-        for s in 0..samples {
+    // Σ_{i≠j} ‖Y_iᵀY_j‖² = ‖Σ G_i‖² − Σ‖G_i‖² with G_i = Y_i Y_iᵀ (m x m), or from ZᵀZ blocks;
+    // also each sample's share r_s = Σ_{j≠s} ‖Y_sᵀY_j‖² (for the leave-one-out values).
+    let (pair_sum, row_sums) = if m * m * n * samples <= m * (n * samples) * (n * samples) {
+        let gram_of = |s: usize| {
             let yi = z.subcols(s * n, n);
             let mut g = Mat::zeros(m, m);
             gemm(g.as_mut(), yi, yi.transpose(), 1.0, false);
-            diag += g.squared_norm_l2();
+            g
+        };
+        let mut total = Mat::<f64>::zeros(m, m);
+        let mut norms = Vec::with_capacity(samples);
+        for s in 0..samples {
+            let g = gram_of(s);
+            norms.push(g.squared_norm_l2());
             total += &g;
         }
-        total.squared_norm_l2() - diag
+        // r_s = ⟨Σ G, G_s⟩ − ‖G_s‖² (a second pass: the G_s are not kept).
+        let rows = (0..samples)
+            .map(|s| frob_dot(total.as_ref(), gram_of(s).as_ref()) - norms[s])
+            .collect::<Vec<f64>>();
+        (total.squared_norm_l2() - norms.iter().sum::<f64>(), rows)
     } else {
         let mut zz = Mat::zeros(n * samples, n * samples);
         gemm(zz.as_mut(), z.transpose(), z.as_ref(), 1.0, false);
-        let mut acc = 0.0;
-        for a in 0..samples {
+        let mut rows = vec![0.0; samples];
+        for (a, r) in rows.iter_mut().enumerate() {
             for b in 0..samples {
                 if a != b {
                     let blk = zz.as_ref().submatrix(a * n, b * n, n, n);
-                    acc += frob_dot(blk, blk);
+                    *r += frob_dot(blk, blk);
                 }
             }
         }
-        acc
+        (rows.iter().sum(), rows)
     };
     let t2 = pair_sum / (sf * (sf - 1.0));
     // Compression: y_i = Y_i 1_n.
@@ -222,12 +236,41 @@ pub fn ustat_partial_pr<F: LinearOp>(
         }
     }
     c2 /= sf * (sf - 1.0);
+    // Leave sample s out: each mean loses its terms and is renormalised (S − 1 samples, (S − 1)(S − 2)
+    // ordered pairs).
+    let (stderr_textbook, stderr_compression) = if samples >= 3 {
+        let (s1, s2) = (sf - 1.0, (sf - 1.0) * (sf - 2.0));
+        let ys: Vec<f64> = (0..samples)
+            .map(|s| z.subcols(s * n, n).squared_norm_l2())
+            .collect();
+        let tb: Vec<f64> = (0..samples)
+            .map(|s| {
+                let t1s = (sf * t1 - ys[s]) / s1;
+                t1s * t1s / ((pair_sum - 2.0 * row_sums[s]) / s2)
+            })
+            .collect();
+        let cp: Vec<f64> = (0..samples)
+            .map(|s| {
+                let c1s = (sf * c1 - cc[(s, s)]) / s1;
+                let rs: f64 = (0..samples)
+                    .filter(|&b| b != s)
+                    .map(|b| cc[(s, b)] * cc[(s, b)])
+                    .sum();
+                c1s * c1s / ((c2 * sf * (sf - 1.0) - 2.0 * rs) / s2)
+            })
+            .collect();
+        (jackknife_stderr(&tb), jackknife_stderr(&cp))
+    } else {
+        (None, None)
+    };
     Ok(UStatPr {
         textbook: t1 * t1 / t2,
         compression: c1 * c1 / c2,
         trace: t1,
         trace_sq_textbook: t2,
         trace_sq_compression: c2,
+        stderr_textbook,
+        stderr_compression,
         matvecs: samples,
     })
 }

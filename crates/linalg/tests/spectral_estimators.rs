@@ -138,6 +138,71 @@ fn randomized_participation_ratio_within_its_derived_error_bound() {
     }
 }
 
+/// Empirical sd of `est` over seeds against the mean reported standard error.
+fn sd_and_mean_stderr(reps: u64, est: impl Fn(u64) -> (f64, f64)) -> (f64, f64) {
+    let runs: Vec<(f64, f64)> = (0..reps).map(est).collect();
+    let n = runs.len() as f64;
+    let mean = runs.iter().map(|r| r.0).sum::<f64>() / n;
+    let sd = (runs.iter().map(|r| (r.0 - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    (sd, runs.iter().map(|r| r.1).sum::<f64>() / n)
+}
+
+#[test]
+fn jackknifed_stderrs_of_ratio_estimators_match_their_spread_over_seeds() {
+    // 300 reruns: the empirical sd itself is known to ≈ ±4 %, so a calibrated jackknife lands in
+    // [0.7, 1.4] × sd; an error bar off by the finite-population factor or by √2 would not.
+    let reps = 300;
+    let a = spectral_operator(600, 120, Profile::Decaying(0.7), 3).unwrap();
+    let opts = |seed| PrOptions {
+        budget: 40,
+        seed,
+        exact_limit: 0,
+    };
+    let (sd, se) = sd_and_mean_stderr(reps, |seed| {
+        let e = participation_ratio(&a, opts(seed)).unwrap();
+        (e.value, e.stderr.unwrap())
+    });
+    assert!(
+        se > 0.7 * sd && se < 1.4 * sd,
+        "PR: jackknife {se} vs sd {sd}"
+    );
+    // Probes spanning the space: exact, zero error bar.
+    let small = spectral_operator(30, 10, Profile::Decaying(0.7), 3).unwrap();
+    let e = participation_ratio(
+        &small,
+        PrOptions {
+            budget: 30,
+            seed: 1,
+            exact_limit: 0,
+        },
+    )
+    .unwrap();
+    assert!(e.exact && e.stderr == Some(0.0), "{e:?}");
+    // Both U-statistic partial-trace PRs.
+    let shape = Shape::new([("m", 6), ("n", 8)]);
+    let f = dense_shaped(shape, Shape::flat("theta", 30), 8);
+    for textbook in [true, false] {
+        let (sd, se) = sd_and_mean_stderr(reps, |seed| {
+            let u = ustat_partial_pr(&f, &["m"], 60, seed).unwrap();
+            if textbook {
+                (u.textbook, u.stderr_textbook.unwrap())
+            } else {
+                (u.compression, u.stderr_compression.unwrap())
+            }
+        });
+        assert!(
+            se > 0.7 * sd && se < 1.4 * sd,
+            "U-statistic (textbook {textbook}): jackknife {se} vs sd {sd}"
+        );
+    }
+    assert!(
+        ustat_partial_pr(&f, &["m"], 2, 0)
+            .unwrap()
+            .stderr_textbook
+            .is_none()
+    );
+}
+
 #[test]
 fn partial_trace_ranks_match_dense_in_every_variant() {
     let shape = Shape::state(3, 4, 5);

@@ -169,7 +169,7 @@ pub fn statistic<A: LinearOp, F: LinearOp>(
                 e.exact,
             )
         }
-        // Participation ratios are ratios of estimates: no standard error is reported for them.
+        // Participation ratios are ratios of estimates: their standard errors are jackknifed.
         PsdStatistic::EffRank => {
             let e = participation_ratio(
                 a,
@@ -179,12 +179,12 @@ pub fn statistic<A: LinearOp, F: LinearOp>(
                     exact_limit: 0,
                 },
             )?;
-            one(e.value, None, e.matvecs, e.exact)
+            one(e.value, e.stderr, e.matvecs, e.exact)
         }
         PsdStatistic::EffRankPartial(keep, variant) => match (variant, factor) {
             (PtraceVariant::Textbook, Some(f)) => {
                 let u = ustat_partial_pr(f, keep.axes(), b, seed)?;
-                one(u.textbook, None, u.matvecs, false)
+                one(u.textbook, u.stderr_textbook, u.matvecs, false)
             }
             _ => {
                 let e = participation_ratio_partial(
@@ -197,7 +197,7 @@ pub fn statistic<A: LinearOp, F: LinearOp>(
                         exact_limit: b,
                     },
                 )?;
-                one(e.value, None, e.matvecs, e.exact)
+                one(e.value, e.stderr, e.matvecs, e.exact)
             }
         },
         PsdStatistic::TopEigs(k) => {
@@ -386,6 +386,8 @@ pub struct Modes {
     pub vectors: Vec<Vec<f64>>,
     /// ‖A v − λ v‖ per pair.
     pub residuals: Vec<f64>,
+    /// Applications of the operator (its dimension when solved densely).
+    pub matvecs: usize,
 }
 
 /// Top-k eigenpairs of a symmetric operator (compose with `Compress` or `PartialTrace` to get
@@ -399,6 +401,7 @@ pub fn top_modes<A: LinearOp>(a: &A, k: usize, opts: EigOptions) -> Result<Modes
         values: r.values,
         vectors,
         residuals: r.residuals,
+        matvecs: r.matvecs,
     })
 }
 

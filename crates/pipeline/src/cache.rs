@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{PipelineError, Result};
 
 /// Bump when a change alters numbers for unchanged specs: invalidates every cache entry.
-pub const ALGO_VERSION: &str = "gentk-algo-4";
+pub const ALGO_VERSION: &str = "gentk-algo-5";
 
 /// The part of a resolved point that determines its numbers (metadata and plots excluded).
 #[derive(Serialize)]
@@ -109,17 +109,17 @@ mod tests {
             measure: "m".into(),
             operator: "ntk".into(),
             statistic: "trace".into(),
-            index: -1,
-            iteration: -1,
+            index: None,
+            iteration: None,
             value,
             stderr: Some(f64::NAN),
             matvecs: 3,
             estimator: "exact".into(),
-            budget: 100,
+            budget: Some(100),
             ptrace_variant: "-".into(),
             seed: 7,
-            trial: -1,
-            step: -1,
+            trial: None,
+            step: None,
         }
     }
 

@@ -79,6 +79,7 @@ fn cell_is(cell: &Cell, v: &toml::Value) -> bool {
         (Cell::I(Some(a)), Some(b), _) => *a as f64 == b,
         (Cell::S(Some(a)), _, toml::Value::String(b)) => a == b,
         (Cell::S(Some(a)), _, toml::Value::Boolean(b)) => a == &b.to_string(),
+        (Cell::B(Some(a)), _, toml::Value::Boolean(b)) => a == b,
         (c, _, other) => c.to_string() == other.to_string(),
     }
 }
@@ -87,7 +88,7 @@ fn number(cell: &Cell) -> Option<f64> {
     match cell {
         Cell::F(v) => *v,
         Cell::I(v) => v.map(|i| i as f64),
-        Cell::S(_) => None,
+        Cell::S(_) | Cell::B(_) => None,
     }
 }
 

@@ -20,10 +20,10 @@ pub struct Row {
     pub operator: String,
     /// Statistic.
     pub statistic: String,
-    /// Eigenvalue index, or −1.
-    pub index: i64,
-    /// Training iteration the value belongs to (−1 without training).
-    pub iteration: i64,
+    /// Eigenvalue / mode / filter index (null for a single value).
+    pub index: Option<i64>,
+    /// Training iteration the value belongs to (null without training).
+    pub iteration: Option<i64>,
     /// The value (non-finite values survive the JSON cache as strings).
     #[serde(with = "json_f64")]
     pub value: f64,
@@ -34,22 +34,16 @@ pub struct Row {
     pub matvecs: i64,
     /// `exact` or `randomized`.
     pub estimator: String,
-    /// Matvec budget.
-    pub budget: i64,
+    /// Matvec budget, where one applied (a randomized estimate or a probe-based statistic).
+    pub budget: Option<i64>,
     /// Partial-trace variant of space/time ranks (`-` otherwise).
     pub ptrace_variant: String,
     /// The point's derived seed.
     pub seed: i64,
-    /// Trial of a mode component (`temporal_modes`), else −1.
-    #[serde(default = "minus_one")]
-    pub trial: i64,
-    /// Time step of a mode component (`temporal_modes`), else −1.
-    #[serde(default = "minus_one")]
-    pub step: i64,
-}
-
-fn minus_one() -> i64 {
-    -1
+    /// Trial of a mode component (`temporal_modes`), else null.
+    pub trial: Option<i64>,
+    /// Time step of a mode component (`temporal_modes`), else null.
+    pub step: Option<i64>,
 }
 
 /// f64 in JSON: finite values as numbers, NaN and ±inf as the strings "NaN", "inf", "-inf" (JSON
@@ -124,6 +118,8 @@ pub enum Cell {
     I(Option<i64>),
     /// Text.
     S(Option<String>),
+    /// Boolean (a boolean sweep key, e.g. `model.bias`).
+    B(Option<bool>),
 }
 
 impl std::fmt::Display for Cell {
@@ -137,6 +133,7 @@ impl std::fmt::Display for Cell {
             Cell::F(Some(v)) => write!(f, "{v:e}"),
             Cell::I(Some(v)) => write!(f, "{v}"),
             Cell::S(Some(v)) => write!(f, "{v}"),
+            Cell::B(Some(v)) => write!(f, "{v}"),
             _ => write!(f, "null"),
         }
     }
@@ -158,43 +155,59 @@ fn terr(path: &Path, e: impl std::fmt::Display) -> ReportError {
     }
 }
 
-/// Builds the frame: one column per sweep key (f64 when every value is numeric, else text), then the
-/// row fields.
+/// Builds the frame: one column per sweep key, typed by its values (Int64 when every value is an
+/// integer, Boolean when every value is a boolean, Float64 when numeric, else text), then the row
+/// fields.
 pub fn frame(sweep_keys: &[String], rows: &[(Vec<toml::Value>, Row)]) -> PolarsResult<DataFrame> {
+    use toml::Value as V;
     let n = rows.len();
     let mut cols: Vec<Column> = Vec::new();
     for (j, k) in sweep_keys.iter().enumerate() {
-        let numeric = rows
-            .iter()
-            .all(|(v, _)| matches!(v[j], toml::Value::Integer(_) | toml::Value::Float(_)));
-        if numeric {
+        let all = |f: fn(&V) -> bool| rows.iter().all(|(v, _)| f(&v[j]));
+        let name = k.as_str().into();
+        let col = if all(|v| matches!(v, V::Integer(_))) {
+            let vals: Vec<i64> = rows
+                .iter()
+                .map(|(v, _)| v[j].as_integer().unwrap_or_default())
+                .collect();
+            Column::new(name, vals)
+        } else if all(|v| matches!(v, V::Boolean(_))) {
+            let vals: Vec<bool> = rows
+                .iter()
+                .map(|(v, _)| v[j].as_bool().unwrap_or_default())
+                .collect();
+            Column::new(name, vals)
+        } else if all(|v| matches!(v, V::Integer(_) | V::Float(_))) {
             let vals: Vec<f64> = rows
                 .iter()
                 .map(|(v, _)| match &v[j] {
-                    toml::Value::Integer(i) => *i as f64,
-                    toml::Value::Float(f) => *f,
+                    V::Integer(i) => *i as f64,
+                    V::Float(f) => *f,
                     _ => f64::NAN,
                 })
                 .collect();
-            cols.push(Column::new(k.as_str().into(), vals));
+            Column::new(name, vals)
         } else {
             let vals: Vec<String> = rows
                 .iter()
                 .map(|(v, _)| match &v[j] {
-                    toml::Value::String(s) => s.clone(),
+                    V::String(s) => s.clone(),
                     other => other.to_string(),
                 })
                 .collect();
-            cols.push(Column::new(k.as_str().into(), vals));
-        }
+            Column::new(name, vals)
+        };
+        cols.push(col);
     }
     let s = |f: fn(&Row) -> String| rows.iter().map(|(_, r)| f(r)).collect::<Vec<String>>();
     let i = |f: fn(&Row) -> i64| rows.iter().map(|(_, r)| f(r)).collect::<Vec<i64>>();
+    let oi =
+        |f: fn(&Row) -> Option<i64>| rows.iter().map(|(_, r)| f(r)).collect::<Vec<Option<i64>>>();
     cols.push(Column::new("measure".into(), s(|r| r.measure.clone())));
     cols.push(Column::new("operator".into(), s(|r| r.operator.clone())));
     cols.push(Column::new("statistic".into(), s(|r| r.statistic.clone())));
-    cols.push(Column::new("index".into(), i(|r| r.index)));
-    cols.push(Column::new("iteration".into(), i(|r| r.iteration)));
+    cols.push(Column::new("index".into(), oi(|r| r.index)));
+    cols.push(Column::new("iteration".into(), oi(|r| r.iteration)));
     cols.push(Column::new(
         "value".into(),
         rows.iter().map(|(_, r)| r.value).collect::<Vec<f64>>(),
@@ -207,14 +220,14 @@ pub fn frame(sweep_keys: &[String], rows: &[(Vec<toml::Value>, Row)]) -> PolarsR
     ));
     cols.push(Column::new("matvecs".into(), i(|r| r.matvecs)));
     cols.push(Column::new("estimator".into(), s(|r| r.estimator.clone())));
-    cols.push(Column::new("budget".into(), i(|r| r.budget)));
+    cols.push(Column::new("budget".into(), oi(|r| r.budget)));
     cols.push(Column::new(
         "ptrace_variant".into(),
         s(|r| r.ptrace_variant.clone()),
     ));
     cols.push(Column::new("seed".into(), i(|r| r.seed)));
-    cols.push(Column::new("trial".into(), i(|r| r.trial)));
-    cols.push(Column::new("step".into(), i(|r| r.step)));
+    cols.push(Column::new("trial".into(), oi(|r| r.trial)));
+    cols.push(Column::new("step".into(), oi(|r| r.step)));
     DataFrame::new(n, cols)
 }
 
@@ -285,6 +298,12 @@ pub fn read(path: &Path) -> Result<Table> {
                 let ca = s.i64().map_err(|e| terr(path, e))?;
                 for (r, row) in rows.iter_mut().enumerate() {
                     row.push(Cell::I(ca.get(r)));
+                }
+            }
+            DataType::Boolean => {
+                let ca = s.bool().map_err(|e| terr(path, e))?;
+                for (r, row) in rows.iter_mut().enumerate() {
+                    row.push(Cell::B(ca.get(r)));
                 }
             }
             DataType::String => {
@@ -390,17 +409,17 @@ mod tests {
             measure: "m".into(),
             operator: "ntk".into(),
             statistic: "trace".into(),
-            index: -1,
-            iteration: -1,
+            index: None,
+            iteration: None,
             value,
             stderr,
             matvecs: 0,
             estimator: "exact".into(),
-            budget: 100,
+            budget: Some(100),
             ptrace_variant: "-".into(),
             seed: 1,
-            trial: -1,
-            step: -1,
+            trial: None,
+            step: None,
         };
         for (v, se) in [
             (f64::INFINITY, Some(f64::NAN)),

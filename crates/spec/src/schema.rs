@@ -203,6 +203,18 @@ pub struct Measure {
     pub size: Option<usize>,
 }
 
+impl Measure {
+    /// Whether the measure spends its `budget`: randomized estimates and the probe-based alignments
+    /// (whose cos_F is always estimated). Rows of other measures leave `budget` null.
+    pub fn spends_budget(&self) -> bool {
+        self.estimator == Estimator::Randomized
+            || matches!(
+                self.statistic,
+                Statistic::AlignmentPpStar | Statistic::AlignmentInit
+            )
+    }
+}
+
 fn default_variant() -> Variant {
     Variant::Textbook
 }

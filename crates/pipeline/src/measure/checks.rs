@@ -125,8 +125,9 @@ fn kpflow_gram(ro: &Rollout) -> Mat<f64> {
     &v * v.transpose()
 }
 
-/// cos_F(C_h(A), G): dense when `exact`, else the seeded alignment estimator with `budget` probes.
-fn core_align<A: LinearOp>(a: &A, gram: Mat<f64>, m: &Measure, seed: u64) -> Result<f64> {
+/// cos_F(C_h(A), G): dense when `exact`, else the seeded alignment estimator with `budget` probes
+/// (with its jackknife standard error).
+fn core_align<A: LinearOp>(a: &A, gram: Mat<f64>, m: &Measure, seed: u64) -> Result<Val> {
     let c = Compress::sum(a, TIME)?;
     if m.estimator == Estimator::Exact {
         let dense = materialize(&c, EXACT_LIMIT)?;
@@ -135,11 +136,20 @@ fn core_align<A: LinearOp>(a: &A, gram: Mat<f64>, m: &Measure, seed: u64) -> Res
             .zip(gram.col_iter())
             .map(|(p, q)| p.iter().zip(q.iter()).map(|(u, v)| u * v).sum::<f64>())
             .sum();
-        return Ok(dot / (dense.norm_l2() * gram.norm_l2()));
+        return Ok(Val {
+            matvecs: dense.ncols() as i64,
+            ..Val::one(dot / (dense.norm_l2() * gram.norm_l2()))[0]
+        });
     }
     let shape = c.shape_in().clone();
     let gop = View::new(Dense::new(gram), shape.clone(), shape)?;
-    Ok(alignment(&c, &gop, m.budget, seed)?.cos)
+    let al = alignment(&c, &gop, m.budget, seed)?;
+    Ok(Val {
+        matvecs: al.probes as i64,
+        stderr: al.stderr,
+        exact: al.exact,
+        ..Val::one(al.cos)[0]
+    })
 }
 
 /// Evaluates one check of measurement `m` at a point.
@@ -194,11 +204,11 @@ pub fn measure(
             } else {
                 kpflow_gram(ro)
             };
-            if m.operator == O::K {
-                core_align(&g.k()?, gram, m, seed)?
+            return if m.operator == O::K {
+                core_align(&g.k()?, gram, m, seed).map(|v| vec![v])
             } else {
-                core_align(&g.ntk()?, gram, m, seed)?
-            }
+                core_align(&g.ntk()?, gram, m, seed).map(|v| vec![v])
+            };
         }
         (st, op) => {
             return Err(MeasureError::Unsupported(format!(

@@ -120,7 +120,7 @@ pub fn filter_rows(spec: &Spec, m: &Measure) -> Result<Vec<Val>> {
         .into_iter()
         .enumerate()
         .map(|(i, w)| Val {
-            index: i as i64 + 1,
+            index: Some(i as i64 + 1),
             ..Val::one(w)[0]
         })
         .collect())

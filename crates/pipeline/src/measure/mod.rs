@@ -29,11 +29,11 @@ mod training;
 use build::{Built, build_model};
 pub use error::{MeasureError, Result};
 
-/// One value of a measurement: (index or −1, value, stderr, matvecs).
+/// One value of a measurement: (index, value, stderr, matvecs).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Val {
-    /// Eigenvalue / filter index, or −1.
-    pub index: i64,
+    /// Eigenvalue / filter index (none for a single value).
+    pub index: Option<i64>,
     /// The value.
     pub value: f64,
     /// Standard error where the estimator has one.
@@ -49,7 +49,7 @@ impl Val {
     /// A single value with no index, stderr or matvecs.
     pub fn one(value: f64) -> Vec<Val> {
         vec![Val {
-            index: -1,
+            index: None,
             value,
             stderr: None,
             matvecs: 0,
@@ -67,19 +67,20 @@ pub fn ptrace_variant(v: Variant) -> PtraceVariant {
     }
 }
 
-/// A row of measurement `m` with the defaults every statistic shares (index, trial, step −1).
-fn base_row(m: &Measure, iteration: i64, seed: u64) -> Row {
+/// A row of measurement `m` with the defaults every statistic shares (no index, trial or step;
+/// the budget where the measure spends one).
+fn base_row(m: &Measure, seed: u64) -> Row {
     Row {
         measure: m.name.clone(),
         operator: m.operator.as_str().into(),
         statistic: m.statistic.as_str().into(),
-        index: -1,
-        iteration,
+        index: None,
+        iteration: None,
         value: f64::NAN,
         stderr: None,
         matvecs: 0,
         estimator: m.estimator.as_str().into(),
-        budget: m.budget as i64,
+        budget: m.spends_budget().then_some(m.budget as i64),
         // Space/time ranks and biases record their partial trace (bias_compat too: the table
         // contract of the committed results).
         ptrace_variant: if m.statistic.records_variant() || m.statistic == Statistic::BiasCompat {
@@ -88,12 +89,15 @@ fn base_row(m: &Measure, iteration: i64, seed: u64) -> Row {
             "-".into()
         },
         seed: seed as i64,
-        trial: -1,
-        step: -1,
+        trial: None,
+        step: None,
     }
 }
 
-fn rows_of(m: &Measure, iteration: i64, seed: u64, vals: Vec<Val>) -> Vec<Row> {
+/// The rows of `vals`; a value that came out exact although a randomized estimator was asked for
+/// says `estimator = exact` and has no budget.
+fn rows_of(m: &Measure, seed: u64, vals: Vec<Val>) -> Vec<Row> {
+    let base = base_row(m, seed);
     vals.into_iter()
         .map(|v| Row {
             index: v.index,
@@ -103,9 +107,10 @@ fn rows_of(m: &Measure, iteration: i64, seed: u64, vals: Vec<Val>) -> Vec<Row> {
             estimator: if v.exact {
                 Estimator::Exact.as_str().into()
             } else {
-                m.estimator.as_str().into()
+                base.estimator.clone()
             },
-            ..base_row(m, iteration, seed)
+            budget: if v.exact { None } else { base.budget },
+            ..base.clone()
         })
         .collect()
 }
@@ -163,7 +168,7 @@ pub fn compute_point(spec: &Spec, task: &TaskConfig, seed: u64) -> Result<Vec<Ro
         let mut rows = Vec::new();
         for m in &spec.measures {
             let vals = direct::filter_rows(spec, m).map_err(|e| e.in_measure(&m.name))?;
-            rows.extend(rows_of(m, -1, seed, vals));
+            rows.extend(rows_of(m, seed, vals));
         }
         return Ok(rows);
     }
@@ -171,7 +176,7 @@ pub fn compute_point(spec: &Spec, task: &TaskConfig, seed: u64) -> Result<Vec<Ro
     if spec.model.arch == Arch::Attention {
         let mut rows = Vec::new();
         for (mi, vals) in attention::measure_all(spec, &data, seed)? {
-            rows.extend(rows_of(&spec.measures[mi], -1, seed, vals));
+            rows.extend(rows_of(&spec.measures[mi], seed, vals));
         }
         return Ok(rows);
     }
@@ -228,40 +233,43 @@ fn measure_snapshot(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Vec<Row
     use Statistic as S;
     let seed = s.seed;
     Ok(match (m.operator, m.statistic) {
-        (_, S::TargetRayleigh | S::AlignmentInit) => {
-            rows_of(m, -1, seed, Val::one(special(s, m, mseed)?))
+        (_, S::TargetRayleigh | S::AlignmentInit) => rows_of(m, seed, vec![special(s, m, mseed)?]),
+        (_, S::TimeSpectrum) => {
+            let (values, matvecs) = time_spectrum(s, m)?;
+            values
+                .into_iter()
+                .enumerate()
+                .map(|(index, value)| Row {
+                    index: Some(index as i64),
+                    value,
+                    matvecs,
+                    estimator: "exact".into(),
+                    budget: None,
+                    ptrace_variant: "compress_mean".into(),
+                    ..base_row(m, seed)
+                })
+                .collect()
         }
-        (_, S::TimeSpectrum) => time_spectrum(s, m)?
-            .into_iter()
-            .enumerate()
-            .map(|(index, value)| Row {
-                index: index as i64,
-                value,
-                estimator: "exact".into(),
-                ptrace_variant: "compress_mean".into(),
-                ..base_row(m, -1, seed)
-            })
-            .collect(),
-        (_, S::TemporalModes | S::TemporalModesWeighted) => temporal_modes(s, m, mseed)?
-            .into_iter()
-            .map(|(index, trial, step, value)| Row {
-                index,
-                value,
-                trial,
-                step,
-                ptrace_variant: "compress_sum".into(),
-                ..base_row(m, -1, seed)
-            })
-            .collect(),
-        (_, st) if checks::handles(st) => rows_of(
-            m,
-            -1,
-            seed,
-            checks::measure(s.spec, &s.ntk(), s.ro, m, mseed)?,
-        ),
+        (_, S::TemporalModes | S::TemporalModesWeighted) => {
+            let (entries, matvecs) = temporal_modes(s, m, mseed)?;
+            entries
+                .into_iter()
+                .map(|(index, trial, step, value)| Row {
+                    index: Some(index),
+                    value,
+                    trial: Some(trial),
+                    step: Some(step),
+                    matvecs,
+                    ptrace_variant: "compress_sum".into(),
+                    ..base_row(m, seed)
+                })
+                .collect()
+        }
+        (_, st) if checks::handles(st) => {
+            rows_of(m, seed, checks::measure(s.spec, &s.ntk(), s.ro, m, mseed)?)
+        }
         (op, _) if op.is_direct() => rows_of(
             m,
-            -1,
             seed,
             direct::measure(s.spec, s.built.sm(), s.ro, m, mseed)?,
         ),
@@ -285,15 +293,15 @@ fn measure_snapshot(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Vec<Row
                     ..v
                 })
                 .collect();
-            rows_of(m, -1, seed, vals)
+            rows_of(m, seed, vals)
         }
         (O::Training, _) => {
             let loss = s.loss.ok_or_else(|| {
                 MeasureError::Unsupported("operator `training` without a [train] table".into())
             })?;
-            rows_of(m, -1, seed, Val::one(loss))
+            rows_of(m, seed, Val::one(loss))
         }
-        _ => rows_of(m, -1, seed, operator_stat(s, m, mseed)?),
+        _ => rows_of(m, seed, operator_stat(s, m, mseed)?),
     })
 }
 
@@ -331,7 +339,7 @@ fn psd<A: LinearOp, F: LinearOp>(
     Ok(statistic(a, factor, shape, stat, est)?
         .into_iter()
         .map(|v: StatValue| Val {
-            index: v.index.map_or(-1, |i| i as i64),
+            index: v.index.map(|i| i as i64),
             value: v.value,
             stderr: v.stderr,
             matvecs: v.matvecs as i64,
@@ -382,6 +390,8 @@ fn operator_stat(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
             let al = alignment(&g.ntk()?, &g.pp_star(), m.budget, seed)?;
             Ok(vec![Val {
                 matvecs: 2 * al.probes as i64,
+                stderr: al.stderr,
+                exact: al.exact,
                 ..Val::one(al.cos)[0]
             }])
         }
@@ -396,7 +406,7 @@ fn operator_stat(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
                 fhutch(&g.p(), m.budget, seed)
             }?;
             Ok(vec![Val {
-                index: -1,
+                index: None,
                 value: r.value,
                 stderr: r.stderr,
                 matvecs: r.matvecs as i64,
@@ -433,7 +443,7 @@ fn operator_stat(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
 
 /// Target Rayleigh quotient ⟨q, A q⟩/⟨q, q⟩ of NTK_S (q = W_outᵀ y* per site) or of the output NTK
 /// (q = y*), and the alignment cos_F(NTK_S(θ), NTK_S(θ₀)) with the initialisation.
-fn special(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<f64> {
+fn special(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Val> {
     let g = s.ntk();
     let (data, readout) = (s.data, s.readout);
     let targets_fit = || {
@@ -450,22 +460,26 @@ fn special(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<f64> {
     match (m.statistic, m.operator) {
         (Statistic::TargetRayleigh, Operator::OutputNtk) => {
             targets_fit()?;
-            Ok(gentk_ntk::analysis::target_rayleigh(
-                &g.output_ntk(readout)?,
-                &data.targets,
-            )?)
+            let r = gentk_ntk::analysis::target_rayleigh(&g.output_ntk(readout)?, &data.targets)?;
+            Ok(Val::one(r)[0])
         }
         (Statistic::TargetRayleigh, Operator::Ntk) => {
             targets_fit()?;
             let q =
                 gentk_linalg::LinearOpExt::apply_adjoint(&g.readout_map(readout)?, &data.targets)?;
-            Ok(gentk_ntk::analysis::target_rayleigh(&g.ntk()?, &q)?)
+            Ok(Val::one(gentk_ntk::analysis::target_rayleigh(&g.ntk()?, &q)?)[0])
         }
         (Statistic::AlignmentInit, Operator::Ntk) => {
             let init = build_model(s.spec, data.n_in, s.seed)?;
             let ro0 = init.rollout(data)?;
             let g0 = GlobalNtk::new(init.sm(), &ro0);
-            Ok(alignment(&g.ntk()?, &g0.ntk()?, m.budget, mseed)?.cos)
+            let al = alignment(&g.ntk()?, &g0.ntk()?, m.budget, mseed)?;
+            Ok(Val {
+                matvecs: 2 * al.probes as i64,
+                stderr: al.stderr,
+                exact: al.exact,
+                ..Val::one(al.cos)[0]
+            })
         }
         (st, op) => Err(MeasureError::Unsupported(format!(
             "statistic `{st}` of operator `{op}`"
@@ -474,23 +488,26 @@ fn special(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<f64> {
 }
 
 /// All eigenvalues (descending) of the temporal compression C_h = compress_mean over hidden units,
-/// materialised exactly (B·T applications of the operator); for the site Gram, its eigenvalues.
-fn time_spectrum(s: &Snapshot<'_>, m: &Measure) -> Result<Vec<f64>> {
-    fn of<A: LinearOp>(a: &A) -> Result<Vec<f64>> {
+/// materialised exactly, and the operator applications that took (B·T: one per column of C_h);
+/// for the site Gram, its eigenvalues (formed directly, no applications).
+fn time_spectrum(s: &Snapshot<'_>, m: &Measure) -> Result<(Vec<f64>, i64)> {
+    fn of<A: LinearOp>(a: &A) -> Result<(Vec<f64>, i64)> {
         let c = Compress::mean(a, TIME)?;
         let dense = materialize(&c, EXACT_LIMIT)?;
-        Ok(gentk_linalg::kernels::sym_eigvals_desc(
+        let values = gentk_linalg::kernels::sym_eigvals_desc(
             gentk_linalg::kernels::symmetrize(dense.as_ref()).as_ref(),
-        )?)
+        )?;
+        Ok((values, dense.ncols() as i64))
     }
     let g = s.ntk();
     match m.operator {
         Operator::K => of(&g.k()?),
         Operator::Ntk => of(&g.ntk()?),
         Operator::PpStar => of(&g.pp_star()),
-        Operator::Gram => Ok(gentk_linalg::kernels::sym_eigvals_desc(
-            checks::site_gram(&g, s.ro)?.as_ref(),
-        )?),
+        Operator::Gram => Ok((
+            gentk_linalg::kernels::sym_eigvals_desc(checks::site_gram(&g, s.ro)?.as_ref())?,
+            0,
+        )),
         op => Err(MeasureError::Unsupported(format!(
             "time_spectrum of `{op}`"
         ))),
@@ -501,9 +518,10 @@ fn time_spectrum(s: &Snapshot<'_>, m: &Measure) -> Result<Vec<f64>> {
 type ModeEntry = (i64, i64, i64, f64);
 
 /// Top-k eigenvectors of the temporal compression C (keep batch, time) of a symmetric operator, as
-/// [B, T] curves; signs fixed so each mode's largest-magnitude entry is positive.
-fn temporal_modes(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<ModeEntry>> {
-    fn of<A: LinearOp>(a: &A, m: &Measure, seed: u64) -> Result<Vec<ModeEntry>> {
+/// [B, T] curves; signs fixed so each mode's largest-magnitude entry is positive. Also the
+/// applications of C the eigensolver made.
+fn temporal_modes(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<(Vec<ModeEntry>, i64)> {
+    fn of<A: LinearOp>(a: &A, m: &Measure, seed: u64) -> Result<(Vec<ModeEntry>, i64)> {
         let c = Compress::sum(a, TIME)?;
         let shape = c.shape_in().clone();
         let (b, t) = (shape.axes()[0].size, shape.axes()[1].size);
@@ -541,7 +559,7 @@ fn temporal_modes(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<ModeEn
                 out.push((i as i64, (pos / t) as i64, (pos % t) as i64, w * sign * x));
             }
         }
-        Ok(out)
+        Ok((out, r.matvecs as i64))
     }
     let g = s.ntk();
     match m.operator {

@@ -11,8 +11,8 @@ use super::error::{MeasureError, Result};
 
 /// One measured state of a point's model.
 pub(crate) struct Snap {
-    /// GD iteration (−1 without training; 0 = initialisation).
-    pub iteration: i64,
+    /// GD iteration (none without training; 0 = initialisation).
+    pub iteration: Option<i64>,
     /// Model parameters.
     pub model: Params,
     /// Readout parameters.
@@ -32,7 +32,7 @@ pub(crate) fn snapshots(
     let (t, model) = match (&spec.train, built) {
         (None, built) => {
             return Ok(vec![Snap {
-                iteration: -1,
+                iteration: None,
                 model: built.sm().params().clone(),
                 readout: readout.params().clone(),
                 loss: None,
@@ -87,7 +87,7 @@ pub(crate) fn snapshots(
         |cp| {
             if want.contains(&cp.iteration) {
                 snaps.push(Snap {
-                    iteration: cp.iteration as i64,
+                    iteration: Some(cp.iteration as i64),
                     model: cp.model.clone(),
                     readout: cp.readout.clone(),
                     loss: Some(cp.loss),

@@ -49,7 +49,7 @@ pub(crate) fn num(c: &Cell) -> Option<f64> {
     match c {
         Cell::F(v) => *v,
         Cell::I(v) => v.map(|x| x as f64),
-        Cell::S(_) => None,
+        Cell::S(_) | Cell::B(_) => None,
     }
 }
 
