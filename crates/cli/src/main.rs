@@ -79,6 +79,13 @@ enum Command {
         /// The table.
         file: std::path::PathBuf,
     },
+    /// Run a SQL query on a Parquet table (registered as `t`; what a claim's `value.sql` sees).
+    Query {
+        /// The table.
+        file: std::path::PathBuf,
+        /// The query, e.g. "SELECT measure, max(value) FROM t GROUP BY measure".
+        sql: String,
+    },
     /// Write a tiny float32 weights + inputs pair (as PyTorch saves them) for trying `inspect`.
     ExampleFiles {
         /// Output directory.
@@ -86,7 +93,30 @@ enum Command {
     },
 }
 
+/// Polars sums a SQL aggregate in per-thread partitions, so a claim's number is the same to the
+/// last bit on every run only with one polars thread. Its pool reads `POLARS_MAX_THREADS` when
+/// first used; setting the variable in-process needs `unsafe`, so the binary re-executes itself
+/// (same PID, same arguments) with it set. Our own parallelism (rayon, across points) is unaffected.
+fn pin_polars_to_one_thread() {
+    const VAR: &str = "POLARS_MAX_THREADS";
+    if std::env::var_os(VAR).is_some_and(|v| v == "1") {
+        return;
+    }
+    #[cfg(unix)]
+    if let Ok(exe) = std::env::current_exe() {
+        use std::os::unix::process::CommandExt as _;
+        let err = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(VAR, "1")
+            .exec();
+        eprintln!(
+            "warning: could not pin polars to one thread ({err}); claim values may differ in their last bits between runs"
+        );
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    pin_polars_to_one_thread();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Inspect(a) => inspect::inspect(a).map(|r| {
@@ -101,6 +131,7 @@ fn main() -> std::process::ExitCode {
         Command::List { dir, results } => runner_cmds::cmd_list(dir, results),
         Command::Validate { files, limits } => runner_cmds::cmd_validate(files, limits),
         Command::Show { file } => runner_cmds::cmd_show(file),
+        Command::Query { file, sql } => runner_cmds::cmd_query(file, sql),
         Command::Check {
             specs,
             dir,

@@ -8,7 +8,7 @@ use gentk_pipeline::claims::ClaimResult;
 use gentk_pipeline::gallery;
 use gentk_pipeline::runner::{Progress, RunOptions, is_current, run};
 use gentk_pipeline::table;
-use gentk_spec::{Limits, SpecFile, load, resolve_with};
+use gentk_spec::{Limits, SpecFile, load};
 
 /// Options shared by `run` and `reproduce-all`.
 #[derive(Debug, Clone, clap::Args)]
@@ -242,9 +242,11 @@ pub fn cmd_validate(files: &[PathBuf], limits: &LimitArgs) -> Result<String> {
     let mut failed = 0;
     for f in files {
         let res = load(f).and_then(|sf| {
-            let mut n = resolve_with(&sf, "cpu", &limits)?.points.len();
+            let mut n = gentk_pipeline::runner::plan(&sf, "cpu", &limits)?
+                .points
+                .len();
             for p in sf.spec.presets.keys().filter(|p| *p != "cpu") {
-                n += resolve_with(&sf, p, &limits)?.points.len();
+                n += gentk_pipeline::runner::plan(&sf, p, &limits)?.points.len();
             }
             Ok(n)
         });
@@ -351,4 +353,11 @@ pub fn cmd_diff(a: &Path, b: &Path, rtol: f64, atol: f64) -> Result<(String, boo
 /// `gentk show FILE.parquet`.
 pub fn cmd_show(f: &Path) -> Result<String> {
     Ok(table::render(&table::read(f)?))
+}
+
+/// `gentk query FILE SQL`: the result of a SQL query on a table, as text.
+pub fn cmd_query(f: &Path, sql: &str) -> Result<String> {
+    let t = table::read(f)?;
+    let out = gentk_pipeline::query::table(&t, sql).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(table::render(&out))
 }

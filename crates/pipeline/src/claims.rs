@@ -6,12 +6,16 @@
 use std::collections::BTreeMap;
 
 use gentk_report::table::{Cell, Table};
-use gentk_spec::{Bound, Claim, Comparison, Select};
+use gentk_spec::locate::{KeyPath, Seg};
+use gentk_spec::{Bound, Claim, Comparison, Invalid, Plan, Quantity, Select, Sql};
 use serde::{Deserialize, Serialize};
 
 /// The outcome of one claim.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClaimResult {
+    /// The claim's id (what the notes quote it by).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// The sentence.
     pub says: String,
     /// Whether it holds (for every group when `per` is set).
@@ -22,7 +26,8 @@ pub struct ClaimResult {
     pub is: String,
     /// The bound it was compared with, at the same group.
     pub than: f64,
-    /// The deciding group's value of the `per` column (absent without `per`).
+    /// The deciding group: `column = value` with `per`, a SQL query's group label (absent without
+    /// groups).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
     /// Groups checked (1 without `per`).
@@ -133,9 +138,72 @@ fn margin(is: Comparison, a: f64, b: f64, tol: f64) -> f64 {
     }
 }
 
+/// One side of a claim as a number per group (`""` alone without groups); `None` where the
+/// aggregate does not exist.
+fn side(
+    t: &Table,
+    q: Side<'_>,
+    per: Option<usize>,
+) -> Result<BTreeMap<String, Option<f64>>, String> {
+    match q {
+        Side::Select(s) => {
+            let groups = selected(t, s, per)?;
+            if groups.is_empty() {
+                return Err(format!("measure `{}` selects no rows", s.measure));
+            }
+            Ok(groups
+                .into_iter()
+                .map(|(g, v)| (g, s.aggregate.of(&v)))
+                .collect())
+        }
+        Side::Sql(q) => {
+            let run = || gentk_report::query::query(t, &q.sql).map_err(|e| format!("SQL: {e}"));
+            let rows = run()?;
+            // Polars aggregates groups in hash order, which changes between evaluations; a sum
+            // over a grouped subquery then differs in its last bits. Such a claim could never be
+            // byte-identical, so it is refused rather than recorded.
+            for _ in 0..2 {
+                let again = run()?;
+                let same = again.len() == rows.len()
+                    && again
+                        .iter()
+                        .zip(&rows)
+                        .all(|(a, b)| a.group == b.group && a.value.to_bits() == b.value.to_bits());
+                if !same {
+                    return Err("the SQL query's result changes between evaluations (a sum over \
+                                a grouped subquery follows hash order: end the subquery with ORDER BY)"
+                        .into());
+                }
+            }
+            if rows.is_empty() {
+                return Err("the SQL query returns no rows".into());
+            }
+            let mut out = BTreeMap::new();
+            for r in rows {
+                if out.contains_key(&r.group) {
+                    return Err(format!(
+                        "the SQL query returns group `{}` twice (one row per group)",
+                        r.group
+                    ));
+                }
+                out.insert(r.group, Some(r.value).filter(|v| !v.is_nan()));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// A side of a claim that reads the table.
+#[derive(Clone, Copy)]
+enum Side<'a> {
+    Select(&'a Select),
+    Sql(&'a Sql),
+}
+
 /// Evaluates one claim on a table.
 pub fn evaluate(c: &Claim, t: &Table) -> ClaimResult {
     let mut r = ClaimResult {
+        id: c.id.clone(),
         says: c.says.clone(),
         holds: false,
         value: f64::NAN,
@@ -155,7 +223,11 @@ pub fn evaluate(c: &Claim, t: &Table) -> ClaimResult {
             }
         },
     };
-    let lhs = match selected(t, &c.value, per) {
+    let lhs_side = match &c.value {
+        Quantity::Select(s) => Side::Select(s),
+        Quantity::Sql(q) => Side::Sql(q),
+    };
+    let lhs = match side(t, lhs_side, per) {
         Ok(v) => v,
         Err(e) => {
             r.problem = Some(e);
@@ -164,28 +236,27 @@ pub fn evaluate(c: &Claim, t: &Table) -> ClaimResult {
     };
     let rhs = match &c.than {
         Bound::Number(_) => None,
-        Bound::Select(s) => match selected(t, s, per) {
-            Ok(v) => Some((s.aggregate, v)),
-            Err(e) => {
-                r.problem = Some(e);
-                return r;
-            }
-        },
+        Bound::Select(s) => Some(side(t, Side::Select(s), per)),
+        Bound::Sql(q) => Some(side(t, Side::Sql(q), None)),
     };
-    if lhs.is_empty() {
-        r.problem = Some(format!("measure `{}` selects no rows", c.value.measure));
-        return r;
-    }
+    let rhs = match rhs.transpose() {
+        Ok(v) => v,
+        Err(e) => {
+            r.problem = Some(e);
+            return r;
+        }
+    };
+    let grouped = lhs.len() > 1 || lhs.keys().any(|g| !g.is_empty());
     // (margin, holds, value, bound, group) per group.
     let mut checked: Vec<(f64, bool, f64, f64, &String)> = Vec::new();
-    for (g, vals) in &lhs {
-        let a = c.value.aggregate.of(vals);
+    for (g, a) in &lhs {
         let b = match (&c.than, &rhs) {
             (Bound::Number(x), _) => Some(*x),
-            (_, Some((agg, map))) => map.get(g).and_then(|v| agg.of(v)),
+            // A bound without groups applies to every group of the value.
+            (_, Some(map)) => map.get(g).or_else(|| map.get("")).copied().flatten(),
             _ => None,
         };
-        let (Some(a), Some(b)) = (a, b) else {
+        let (Some(a), Some(b)) = (*a, b) else {
             r.problem = Some(format!(
                 "no value to compare{}",
                 if g.is_empty() {
@@ -211,8 +282,99 @@ pub fn evaluate(c: &Claim, t: &Table) -> ClaimResult {
     r.value = a;
     r.than = b;
     r.groups = lhs.len();
-    r.at = per.map(|_| format!("{} = {g}", c.per.as_deref().unwrap_or_default()));
+    r.at = match (&c.per, grouped) {
+        (Some(p), _) => Some(format!("{p} = {g}")),
+        (None, true) => Some(g.clone()),
+        (None, false) => None,
+    };
     r
+}
+
+/// A table shaped like the one `plan` will produce (its sweep columns typed as the writer types
+/// them, every row column, one row per point and measure) with placeholder values: what the SQL
+/// of the claims is checked against before anything is computed.
+fn table_like(plan: &Plan) -> Table {
+    use toml::Value as V;
+    let keys = plan.sweep_keys();
+    let points: Vec<Vec<&V>> = plan
+        .points
+        .iter()
+        .map(|p| p.point.values.iter().map(|(_, v)| v).collect())
+        .collect();
+    let cell = |j: usize, v: &V| {
+        let all = |f: fn(&V) -> bool| points.iter().all(|p| f(p[j]));
+        if all(|v| v.is_integer()) {
+            Cell::I(v.as_integer())
+        } else if all(|v| v.is_bool()) {
+            Cell::B(v.as_bool())
+        } else if all(|v| v.is_integer() || v.is_float()) {
+            Cell::F(v.as_float().or(v.as_integer().map(|i| i as f64)))
+        } else {
+            Cell::S(Some(
+                v.as_str().map_or_else(|| v.to_string(), str::to_string),
+            ))
+        }
+    };
+    let mut rows = Vec::new();
+    for p in &points {
+        for m in &plan.spec.measures {
+            let mut row: Vec<Cell> = p.iter().enumerate().map(|(j, v)| cell(j, v)).collect();
+            let text = |x: &str| Cell::S(Some(x.to_string()));
+            row.extend([
+                text(&m.name),
+                text(m.operator.as_str()),
+                text(m.statistic.as_str()),
+                Cell::I(Some(0)),
+                Cell::I(Some(0)),
+                Cell::F(Some(1.0)),
+                Cell::F(Some(0.0)),
+                Cell::I(Some(0)),
+                text(m.estimator.as_str()),
+                Cell::I(Some(0)),
+                text(m.variant.as_str()),
+                Cell::I(Some(0)),
+                Cell::I(Some(0)),
+                Cell::I(Some(0)),
+            ]);
+            rows.push(row);
+        }
+    }
+    let columns = keys
+        .into_iter()
+        .chain(gentk_spec::plan::ROW_COLUMNS.iter().map(|c| c.to_string()))
+        .collect();
+    Table { columns, rows }
+}
+
+/// Runs every SQL query of the plan's claims on a table of its shape, so a misspelt column or a
+/// syntax error is a located error at `gentk validate`, not a failed claim after the run.
+pub fn check_queries(plan: &Plan) -> Result<(), Invalid> {
+    let t = table_like(plan);
+    for (i, c) in plan.spec.claims.iter().enumerate() {
+        let than_sql = match &c.than {
+            Bound::Sql(q) => Some(q),
+            _ => None,
+        };
+        let value_sql = match &c.value {
+            Quantity::Sql(q) => Some(q),
+            Quantity::Select(_) => None,
+        };
+        for (field, q) in [("value", value_sql), ("than", than_sql)] {
+            let Some(q) = q else { continue };
+            if let Err(e) = gentk_report::query::query(&t, &q.sql) {
+                return Err(Invalid::new(
+                    KeyPath(vec![
+                        Seg::Key("claim".into()),
+                        Seg::Index(i),
+                        Seg::Key(field.into()),
+                        Seg::Key("sql".into()),
+                    ]),
+                    format!("claim `{}`: {e}", c.says),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Evaluates every claim of a spec.

@@ -12,9 +12,10 @@ pub mod error;
 pub mod gallery;
 pub mod manifest;
 pub mod measure;
+pub mod notes;
 pub mod runner;
 
 pub use error::{PipelineError, Result};
-pub use gentk_report::{plot, table};
+pub use gentk_report::{plot, query, table};
 pub use gentk_spec::{Spec, SpecFile, load, resolve};
 pub use runner::{RunOptions, RunSummary, run};

@@ -64,12 +64,24 @@ pub struct RunSummary {
     pub claims: Vec<ClaimResult>,
 }
 
+/// The validated plan of a spec at a preset: gentk-spec's checks, then the claims' SQL run on an
+/// empty table of the plan's columns (errors located in the spec file).
+pub fn plan(
+    sf: &SpecFile,
+    preset: &str,
+    limits: &Limits,
+) -> std::result::Result<gentk_spec::Plan, gentk_spec::SpecError> {
+    let plan = resolve_with(sf, preset, limits)?;
+    crate::claims::check_queries(&plan).map_err(|inv| sf.locate(&inv, preset, None))?;
+    Ok(plan)
+}
+
 /// Runs one spec file: validate the whole plan (nothing is computed when any point is invalid or
 /// too large), compute each distinct point once (duplicate sweep points share one computation),
 /// write table, charts and manifest into a staging folder and swap it in whole.
 pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
     let started = Instant::now();
-    let plan = resolve_with(sf, &opts.preset, &opts.limits)?;
+    let plan = plan(sf, &opts.preset, &opts.limits)?;
     let spec = &plan.spec;
     let name = spec.experiment.name.clone();
     // `name` is one validated path component, so this stays inside the results root.
@@ -172,7 +184,7 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
     bar.finish_and_clear();
     let staged = staging_dir(&out_dir)?;
     let written = write_results(sf, opts, &plan, &staged, &all, total)
-        .and_then(|claims| Ok((claims, publish_dir(&staged, &out_dir, KEPT_FILES)?)));
+        .and_then(|claims| Ok((claims, publish_dir(&staged, &out_dir)?)));
     if written.is_err() {
         let _ = std::fs::remove_dir_all(&staged);
     }
@@ -195,10 +207,6 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
         claims,
     })
 }
-
-/// Hand-written files of a result folder that a run carries over (everything else in the folder
-/// is what the run wrote, so stale charts of an older spec disappear).
-pub const KEPT_FILES: &[&str] = &["NOTES.md"];
 
 /// Table, charts and manifest of a run, into the staging folder `dir`.
 fn write_results(
@@ -239,6 +247,9 @@ fn write_results(
             )?
         );
         write_atomic(&path, text.as_bytes())?;
+    }
+    if let Some(md) = crate::notes::markdown(spec, &opts.preset, &claims) {
+        write_atomic(&dir.join("NOTES.md"), md.as_bytes())?;
     }
     let path = dir.join("manifest.toml");
     let m = Manifest {

@@ -136,3 +136,47 @@ fn tables_carry_what_produced_them_in_their_parquet_metadata() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A claim's SQL runs on a table of the plan's shape before anything is computed: a misspelt
+/// column is a located error; a good query is evaluated on the real table after the run, and the
+/// notes quote its number.
+#[test]
+fn claim_sql_is_checked_before_the_run_and_quoted_after_it() {
+    let d = tmp("claim-sql");
+    let claim = |sql: &str| {
+        format!(
+            "{}\n[[claim]]\nid = \"top\"\nsays = \"the trace grows with the gain\"\nvalue.sql = \"{sql}\"\nis = \">\"\nthan = 0\n",
+            BASE.replace(
+                "seed = 1",
+                "seed = 1\nnotes = \"**What the table shows.** Largest trace {top}.\""
+            )
+        )
+    };
+    let bad = write(&d, "bad.toml", &claim("SELECT max(vlaue) FROM t"));
+    let err = gentk_pipeline::runner::plan(&load(&bad).unwrap(), "cpu", &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bad.toml:28:") && err.contains("claim[0].value.sql") && err.contains("vlaue"),
+        "{err}"
+    );
+    assert!(!d.join("results").exists(), "nothing ran");
+    let good = write(
+        &d,
+        "good.toml",
+        &claim("SELECT \\\"model.gain\\\", max(value) FROM t GROUP BY 1 ORDER BY 1"),
+    );
+    let s = run(&load(&good).unwrap(), &opts(&d)).unwrap();
+    assert!(
+        s.claims[0].holds && s.claims[0].groups == 2,
+        "{}",
+        s.claims[0]
+    );
+    let notes = std::fs::read_to_string(s.out_dir.join("NOTES.md")).unwrap();
+    let quoted = gentk_pipeline::notes::quote(s.claims[0].value);
+    assert!(
+        notes.contains(&format!("Largest trace {quoted}.")),
+        "{notes}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}

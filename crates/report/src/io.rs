@@ -106,15 +106,9 @@ pub fn staging_dir(dest: &Path) -> Result<PathBuf> {
 
 /// Replaces folder `dest` by the fully written `staged` folder: the old folder is renamed aside,
 /// the new one renamed into place, the old one removed. A reader sees the old set or the new set
-/// of files, never a mix (between the two renames, for an instant, no folder). Files named in
-/// `keep` (hand-written notes) are carried over from the old folder first.
-pub fn publish_dir(staged: &Path, dest: &Path, keep: &[&str]) -> Result<()> {
-    for k in keep {
-        let (from, to) = (dest.join(k), staged.join(k));
-        if from.is_file() && !to.exists() {
-            std::fs::copy(&from, &to).map_err(io(&to, "carrying over"))?;
-        }
-    }
+/// of files, never a mix (between the two renames, for an instant, no folder). Nothing of the old
+/// folder survives: a result folder holds exactly what its last run wrote.
+pub fn publish_dir(staged: &Path, dest: &Path) -> Result<()> {
     let old = temp_path(dest);
     let had_old = dest.exists();
     if had_old {
@@ -169,7 +163,7 @@ mod tests {
     }
 
     #[test]
-    fn a_published_folder_replaces_the_old_set_whole_and_keeps_notes() {
+    fn a_published_folder_replaces_the_old_set_whole() {
         let root = std::env::temp_dir().join(format!("gentk-publish-{}", std::process::id()));
         let dest = root.join("exp");
         std::fs::create_dir_all(&dest).unwrap();
@@ -187,17 +181,13 @@ mod tests {
         assert_eq!(remove_leftovers(&root), 1);
         assert!(!dead.exists() && ours.exists());
         std::fs::write(ours.join("table.parquet"), "new").unwrap();
-        publish_dir(&ours, &dest, &["NOTES.md"]).unwrap();
+        publish_dir(&ours, &dest).unwrap();
         let mut names: Vec<String> = std::fs::read_dir(&dest)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(
-            names,
-            ["NOTES.md", "table.parquet"],
-            "stale files go, notes stay"
-        );
+        assert_eq!(names, ["table.parquet"], "stale files and old notes go");
         assert_eq!(
             std::fs::read_to_string(dest.join("table.parquet")).unwrap(),
             "new"

@@ -8,6 +8,7 @@
 pub mod error;
 pub mod io;
 pub mod plot;
+pub mod query;
 pub mod table;
 
 pub use error::{ReportError, Result};

@@ -279,43 +279,51 @@ pub fn metadata(path: &Path) -> Result<Vec<(String, String)>> {
 pub fn read(path: &Path) -> Result<Table> {
     let f = File::open(path).map_err(crate::error::io(path, "opening"))?;
     let df = ParquetReader::new(f).finish().map_err(|e| terr(path, e))?;
+    of_frame(&df).map_err(|e| terr(path, e))
+}
+
+/// A frame's cells (Float64, Int64, Boolean and String columns; other types are refused).
+pub fn of_frame(df: &DataFrame) -> std::result::Result<Table, String> {
     let columns: Vec<String> = df
         .get_column_names()
         .iter()
         .map(|s| s.to_string())
         .collect();
     let mut rows = vec![Vec::with_capacity(columns.len()); df.height()];
+    let e = |e: PolarsError| e.to_string();
     for c in df.columns() {
         let s = c.as_materialized_series();
         match s.dtype() {
-            DataType::Float64 => {
-                let ca = s.f64().map_err(|e| terr(path, e))?;
+            DataType::Float64 | DataType::Float32 => {
+                let s = s.cast(&DataType::Float64).map_err(e)?;
+                let ca = s.f64().map_err(e)?;
                 for (r, row) in rows.iter_mut().enumerate() {
                     row.push(Cell::F(ca.get(r)));
                 }
             }
-            DataType::Int64 => {
-                let ca = s.i64().map_err(|e| terr(path, e))?;
+            dt if dt.is_integer() => {
+                let s = s.cast(&DataType::Int64).map_err(e)?;
+                let ca = s.i64().map_err(e)?;
                 for (r, row) in rows.iter_mut().enumerate() {
                     row.push(Cell::I(ca.get(r)));
                 }
             }
             DataType::Boolean => {
-                let ca = s.bool().map_err(|e| terr(path, e))?;
+                let ca = s.bool().map_err(e)?;
                 for (r, row) in rows.iter_mut().enumerate() {
                     row.push(Cell::B(ca.get(r)));
                 }
             }
             DataType::String => {
-                let ca = s.str().map_err(|e| terr(path, e))?;
+                let ca = s.str().map_err(e)?;
                 for (r, row) in rows.iter_mut().enumerate() {
                     row.push(Cell::S(ca.get(r).map(|x| x.to_string())));
                 }
             }
             other => {
-                return Err(terr(
-                    path,
-                    format!("column `{}` has unsupported type {other:?}", c.name()),
+                return Err(format!(
+                    "column `{}` has unsupported type {other:?}",
+                    c.name()
                 ));
             }
         }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod limits;
 pub mod locate;
 pub mod names;
+pub mod notes;
 pub mod plan;
 pub mod rules;
 pub mod schema;
@@ -24,6 +25,6 @@ pub use names::{
 pub use plan::{Plan, PlannedPoint, SpecFile, load, resolve, resolve_with};
 pub use schema::{
     Aggregate, Axis, AxisGen, Bound, Claim, Comparison, Experiment, Measure, ModelSpec, Plot,
-    Select, Spec, Sweep, TaskSpec, TrainSpec, VlineWhere,
+    Quantity, Select, Spec, Sql, Sweep, TaskSpec, TrainSpec, VlineWhere,
 };
 pub use sweep::Point;

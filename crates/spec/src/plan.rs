@@ -604,8 +604,12 @@ fn known_column(
     ))
 }
 
-/// Every claim against the table it will be checked on: its measures and columns exist.
+/// Every claim against the table it will be checked on: its measures and columns exist, ids are
+/// unique, and every quote in the notes names a claim. (SQL queries are checked by the pipeline,
+/// which can run them on an empty table of the right columns.)
 fn check_claims(spec: &Spec, sweep_keys: &[String]) -> Result<(), Invalid> {
+    use crate::schema::{Bound, Quantity};
+    let mut ids: Vec<&str> = Vec::new();
     for (i, c) in spec.claims.iter().enumerate() {
         let at = |field: &str| {
             KeyPath(vec![
@@ -615,23 +619,66 @@ fn check_claims(spec: &Spec, sweep_keys: &[String]) -> Result<(), Invalid> {
             ])
         };
         let owner = format!("claim `{}`", c.says);
-        let sides = std::iter::once(("value", &c.value)).chain(match &c.than {
-            crate::schema::Bound::Select(s) => Some(("than", s)),
-            crate::schema::Bound::Number(_) => None,
-        });
-        for (field, s) in sides {
+        let value = match &c.value {
+            Quantity::Select(s) => Some(("value", s)),
+            Quantity::Sql(_) => None,
+        };
+        let than = match &c.than {
+            Bound::Select(s) => Some(("than", s)),
+            Bound::Number(_) | Bound::Sql(_) => None,
+        };
+        for (field, s) in value.into_iter().chain(than) {
             known_measure(spec, at(field), &owner, &s.measure)?;
             for col in s.filter.keys() {
                 known_column(sweep_keys, at(field), &owner, col)?;
             }
         }
         if let Some(p) = &c.per {
+            if matches!(c.value, Quantity::Sql(_)) {
+                return Err(Invalid::new(
+                    at("per"),
+                    format!("{owner}: a SQL value groups itself (its first column); drop `per`"),
+                ));
+            }
             known_column(sweep_keys, at("per"), &owner, p)?;
         }
         if !c.tol.is_finite() || c.tol < 0.0 {
             return Err(Invalid::new(
                 at("tol"),
                 format!("{owner}: tol must be a finite number ≥ 0"),
+            ));
+        }
+        if let Some(id) = &c.id {
+            if id.is_empty() || !id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+                return Err(Invalid::new(
+                    at("id"),
+                    format!("{owner}: id `{id}` must be letters, digits and `_`"),
+                ));
+            }
+            if ids.contains(&id.as_str()) {
+                return Err(Invalid::new(
+                    at("id"),
+                    format!("{owner}: id `{id}` is used by an earlier claim"),
+                ));
+            }
+            ids.push(id);
+        }
+    }
+    let notes_at = KeyPath(vec![
+        crate::locate::Seg::Key("experiment".into()),
+        crate::locate::Seg::Key("notes".into()),
+    ]);
+    let pieces = crate::notes::parse(&spec.experiment.notes)
+        .map_err(|e| Invalid::new(notes_at.clone(), format!("notes: {e}")))?;
+    for p in pieces {
+        if let crate::notes::Piece::Quote { id, .. } = p
+            && !ids.contains(&id.as_str())
+        {
+            let hint = crate::locate::did_you_mean(&id, ids.iter().copied())
+                .map_or(String::new(), |s| format!("; {s}"));
+            return Err(Invalid::new(
+                notes_at,
+                format!("notes quote `{{{id}}}`, but no claim has that id{hint}"),
             ));
         }
     }

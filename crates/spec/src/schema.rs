@@ -58,6 +58,11 @@ pub struct Experiment {
     /// Root seed: every point's streams derive from (seed, point, purpose).
     #[serde(default)]
     pub seed: u64,
+    /// The figure's notes (Markdown): setup, interpretation and agreement with the paper. Numbers
+    /// about the results are quoted from claims, `{id}` (the claim's value) or `{id.than}` (its
+    /// bound), so NOTES.md, which the runner writes from this text, never drifts from the table.
+    #[serde(default)]
+    pub notes: String,
 }
 
 /// Model architecture and initialisation.
@@ -363,16 +368,21 @@ impl Plot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Claim {
+    /// A name for the notes to quote the claim's numbers by (`{id}`, `{id.than}` in
+    /// `experiment.notes`).
+    #[serde(default)]
+    pub id: Option<String>,
     /// The sentence, as it would appear in a paper or NOTES.md.
     pub says: String,
     /// The compared quantity.
-    pub value: Select,
+    pub value: Quantity,
     /// The comparison.
     pub is: Comparison,
     /// The bound: a number or another aggregate of the table.
     pub than: Bound,
     /// Check the comparison separately for every value of this column (both sides aggregated
-    /// within the group); the claim holds when it holds for every group.
+    /// within the group); the claim holds when it holds for every group. (A SQL query groups
+    /// itself: its first column is the group.)
     #[serde(default)]
     pub per: Option<String>,
     /// Absolute slack of `==` (and of the inequalities): |value − bound| ≤ tol counts as equal.
@@ -393,12 +403,33 @@ pub struct Select {
     pub aggregate: Aggregate,
 }
 
+/// A SQL query over the figure's table (registered as `t`, polars' SQL dialect; dotted column
+/// names in double quotes): one number, or one per group (two columns: group, number).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sql {
+    /// The query.
+    pub sql: String,
+}
+
+/// What a claim is about: an aggregate of one measure's values, or a SQL query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Quantity {
+    /// A SQL query.
+    Sql(Sql),
+    /// An aggregate of one measure.
+    Select(Select),
+}
+
 /// The right-hand side of a claim.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Bound {
     /// A number.
     Number(f64),
+    /// A SQL query (per group when the value's query is grouped).
+    Sql(Sql),
     /// Another aggregate of the table.
     Select(Select),
 }

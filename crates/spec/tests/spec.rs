@@ -211,6 +211,7 @@ fn hostile_specs_are_refused_up_front_with_locations() {
     let d = tmp("hostile");
     const TRAIN: &str = "\n[train]\noptimizer = \"sgd\"\nlr = 0.1\niterations = 2\nbatch_size = 2\ndataset_size = 2\n";
     const PLOT: &str = "\n[[plot]]\nfile = \"chart\"\nx = \"model.gain\"\n";
+    const CLAIM: &str = "\n[[claim]]\nid = \"trace_max\"\nsays = \"s\"\nvalue = { measure = \"ntk trace\", aggregate = \"max\" }\nis = \">\"\nthan = 0\n";
     let long = "n".repeat(5000);
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
         // 1. Absurd sizes: refused with an estimate, never allocated.
@@ -245,6 +246,11 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         ("plot_column", BASE.to_string() + &PLOT.replace("model.gain", "model.gian"), vec![":26:", "plot[0].x", "did you mean `model.gain`"]),
         ("plot_filter", BASE.to_string() + PLOT + "filter = { \"model.dt\" = 1.0 }\n", vec![":27:", "plot[0].filter", "model.dt"]),
         ("plot_twice", BASE.to_string() + PLOT + PLOT, vec![":29:", "plot[1].file", "also written"]),
+        // 5. Claims and the notes that quote them.
+        ("notes_quote", BASE.replace("seed = 1", "seed = 1\nnotes = \"trace {trace_mx}\"") + CLAIM, vec![":4:", "experiment.notes", "trace_mx", "did you mean `trace_max`"]),
+        ("notes_brace", BASE.replace("seed = 1", "seed = 1\nnotes = \"set {0.5, 1}\""), vec![":4:", "experiment.notes", "{{"]),
+        ("claim_id_twice", BASE.to_string() + CLAIM + CLAIM, vec![":32:", "claim[1].id", "earlier claim"]),
+        ("claim_sql_per", BASE.to_string() + &CLAIM.replace("value = { measure = \"ntk trace\", aggregate = \"max\" }", "value.sql = \"SELECT max(value) FROM t\"\nper = \"model.gain\""), vec![":28:", "claim[0].per", "groups itself"]),
     ];
     let n = cases.len();
     let mut failures = Vec::new();
@@ -260,5 +266,5 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(n, 28);
+    assert_eq!(n, 32);
 }

@@ -376,15 +376,20 @@ fn operator_stat(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
         (O::K | O::Ntk, S::KronError) => {
             let core = materialize(&g.k()?, EXACT_LIMIT)?;
             let auto = materialize(&g.k_autodiff()?, EXACT_LIMIT)?;
-            let err = if m.operator == O::K {
-                (&core - &auto).norm_l2() / auto.norm_l2()
+            // Each materialisation applies its operator once per column.
+            let n = core.ncols() as i64;
+            let (err, matvecs) = if m.operator == O::K {
+                ((&core - &auto).norm_l2() / auto.norm_l2(), 2 * n)
             } else {
                 let p = materialize(&g.p(), EXACT_LIMIT)?;
                 let pkp = &p * &core * p.transpose();
                 let full = materialize(&g.ntk_full()?, EXACT_LIMIT)?;
-                (&pkp - &full).norm_l2() / full.norm_l2()
+                ((&pkp - &full).norm_l2() / full.norm_l2(), 4 * n)
             };
-            Ok(Val::one(err))
+            Ok(vec![Val {
+                matvecs,
+                ..Val::one(err)[0]
+            }])
         }
         (O::Ntk, S::AlignmentPpStar) => {
             let al = alignment(&g.ntk()?, &g.pp_star(), m.budget, seed)?;

@@ -1,0 +1,116 @@
+//! The figure notes' template language: Markdown with `{id}` (a claim's value), `{id.than}` (its
+//! bound) and `{id.at}` (its deciding group) quoted from the claims, `{{` and `}}` for literal
+//! braces. Parsed here so that `gentk validate` refuses a quote of an unknown claim.
+
+/// Which number of a claim a quote shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuoteField {
+    /// The compared value.
+    Value,
+    /// The bound it was compared with.
+    Than,
+    /// The deciding group (for `per` and grouped SQL claims).
+    At,
+}
+
+/// A piece of the notes: literal text or a quote of a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Literal Markdown.
+    Text(String),
+    /// A claim's number.
+    Quote {
+        /// The claim's `id`.
+        id: String,
+        /// Which number.
+        field: QuoteField,
+    },
+}
+
+/// Splits notes into text and quotes (errors name the offending text).
+pub fn parse(text: &str) -> Result<Vec<Piece>, String> {
+    let mut out = Vec::new();
+    let mut lit = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(['{', '}']) {
+        lit.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            lit.push_str(&tail[..1]);
+            rest = &tail[2..];
+            continue;
+        }
+        if tail.starts_with('}') {
+            return Err("a lone `}` (write `}}` for a brace)".into());
+        }
+        let end = tail
+            .find('}')
+            .ok_or_else(|| format!("`{}` is not closed", tail.lines().next().unwrap_or("")))?;
+        let inner = &tail[1..end];
+        let word =
+            |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !inner.split('.').all(word) {
+            return Err(format!(
+                "`{{{inner}}}` is not a claim quote (`{{id}}`, `{{id.than}}`, `{{id.at}}`; write `{{{{` and `}}}}` for literal braces)"
+            ));
+        }
+        let (id, field) = match inner.split_once('.') {
+            None => (inner, QuoteField::Value),
+            Some((id, "than")) => (id, QuoteField::Than),
+            Some((id, "at")) => (id, QuoteField::At),
+            Some((_, f)) => {
+                return Err(format!(
+                    "`{{{inner}}}`: a quote shows `.than` or `.at` of a claim, not `.{f}`"
+                ));
+            }
+        };
+        if !lit.is_empty() {
+            out.push(Piece::Text(std::mem::take(&mut lit)));
+        }
+        out.push(Piece::Quote {
+            id: id.to_string(),
+            field,
+        });
+        rest = &tail[end + 1..];
+    }
+    lit.push_str(rest);
+    if !lit.is_empty() {
+        out.push(Piece::Text(lit));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_braces_and_errors() {
+        let p = parse("PR {a1} of {b.than} at {c.at}; set {{x}}").unwrap();
+        assert_eq!(
+            p,
+            vec![
+                Piece::Text("PR ".into()),
+                Piece::Quote {
+                    id: "a1".into(),
+                    field: QuoteField::Value
+                },
+                Piece::Text(" of ".into()),
+                Piece::Quote {
+                    id: "b".into(),
+                    field: QuoteField::Than
+                },
+                Piece::Text(" at ".into()),
+                Piece::Quote {
+                    id: "c".into(),
+                    field: QuoteField::At
+                },
+                Piece::Text("; set {x}".into()),
+            ]
+        );
+        assert!(parse("{a.b}").is_err());
+        assert!(parse("{a b}").is_err());
+        assert!(parse("open {a").is_err());
+        assert!(parse("lone }").is_err());
+    }
+}
