@@ -294,6 +294,8 @@ names! {
         LowerLeft = "lower-left",
         /// Middle right.
         MiddleRight = "middle-right",
+        /// Right of the plot area (for charts whose data fill every corner).
+        Outside = "outside",
     }
 }
 
@@ -304,6 +306,10 @@ names! {
         Viridis = "viridis",
         /// matplotlib's magma.
         Magma = "magma",
+        /// matplotlib's inferno.
+        Inferno = "inferno",
+        /// matplotlib's plasma.
+        Plasma = "plasma",
     }
 }
 

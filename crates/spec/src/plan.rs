@@ -556,6 +556,7 @@ fn check_plots(spec: &Spec, sweep_keys: &[String]) -> Result<(), Invalid> {
         let columns = std::iter::once(("x", p.x.as_str()))
             .chain(p.y.iter().map(|y| ("y", y.as_str())))
             .chain(p.group_columns().into_iter().map(|g| ("group", g)))
+            .chain(p.panels.iter().map(|c| ("panels", c.as_str())))
             .chain(p.filter.keys().map(|k| ("filter", k.as_str())));
         for (field, c) in columns {
             known_column(sweep_keys, KeyPath::plot(i, field), &owner, c)?;

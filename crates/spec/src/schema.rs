@@ -325,10 +325,21 @@ pub struct Plot {
     /// Measurements drawn as thin lines without markers (e.g. variants of a main curve).
     #[serde(default)]
     pub thin: Vec<String>,
-    /// A dotted vertical reference line at this x.
+    /// A dashed vertical reference line at this x.
     #[serde(default)]
     pub vline: Option<f64>,
-    /// A dotted vertical line where a measurement (its median over rows sharing x) first crosses a
+    /// More dashed vertical reference lines (e.g. task epoch boundaries).
+    #[serde(default)]
+    pub vlines: Vec<f64>,
+    /// Line-type charts: one panel per value of this column, side by side in one figure, each
+    /// with its own y scale.
+    #[serde(default)]
+    pub panels: Option<String>,
+    /// Panel caption template: `{value}` is the panel's value of `panels` (default
+    /// "column = value").
+    #[serde(default)]
+    pub panel_label: Option<String>,
+    /// A dashed vertical line where a measurement (its median over rows sharing x) first crosses a
     /// value, found by linear interpolation (e.g. ρ(J) = 1).
     #[serde(default)]
     pub vline_where: Option<VlineWhere>,

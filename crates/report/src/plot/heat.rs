@@ -1,4 +1,4 @@
-//! Grid charts over two sweep columns: a heatmap of one measurement (viridis or magma, with a
+//! Grid charts over two sweep columns: a heatmap of one measurement (a matplotlib colour map, with a
 //! colour bar) and the F7 "dynamical regions" map, which smooths two rank maps and classifies each
 //! cell as high/low in space and time.
 
@@ -8,22 +8,6 @@ use super::{num, tick};
 use crate::table::Table;
 use gentk_spec::{Colormap, Plot};
 
-/// Colour-map stops (t, rgb) sampled from matplotlib's viridis and magma.
-const VIRIDIS: [(f64, (f64, f64, f64)); 5] = [
-    (0.0, (68.0, 1.0, 84.0)),
-    (0.25, (59.0, 82.0, 139.0)),
-    (0.5, (33.0, 145.0, 140.0)),
-    (0.75, (94.0, 201.0, 98.0)),
-    (1.0, (253.0, 231.0, 37.0)),
-];
-const MAGMA: [(f64, (f64, f64, f64)); 5] = [
-    (0.0, (0.0, 0.0, 4.0)),
-    (0.25, (81.0, 18.0, 124.0)),
-    (0.5, (183.0, 55.0, 121.0)),
-    (0.75, (252.0, 137.0, 97.0)),
-    (1.0, (252.0, 253.0, 191.0)),
-];
-
 /// Region colours of F7 (PAPER §12.3): both high, space high/time low, space low/time high, both low.
 const REGIONS: [(RGBColor, &str); 4] = [
     (RGBColor(0xdd, 0x6e, 0x42), "space high, time high"),
@@ -32,23 +16,22 @@ const REGIONS: [(RGBColor, &str); 4] = [
     (RGBColor(0x1a, 0x14, 0x23), "space low, time low"),
 ];
 
-/// The colour of t ∈ [0, 1] in the plot's colour map (`viridis` by default, or `magma`).
+/// The colour of t ∈ [0, 1] in the plot's colour map (matplotlib's viridis by default; magma,
+/// inferno, plasma), from colorous's 256-entry tables of matplotlib's maps.
 pub fn colormap(name: Option<Colormap>, t: f64) -> RGBColor {
-    let stops = if name == Some(Colormap::Magma) {
-        &MAGMA
-    } else {
-        &VIRIDIS
+    let g = match name {
+        None | Some(Colormap::Viridis) => colorous::VIRIDIS,
+        Some(Colormap::Magma) => colorous::MAGMA,
+        Some(Colormap::Inferno) => colorous::INFERNO,
+        Some(Colormap::Plasma) => colorous::PLASMA,
     };
     let t = if t.is_finite() {
         t.clamp(0.0, 1.0)
     } else {
         0.0
     };
-    let i = stops.iter().position(|s| s.0 >= t).unwrap_or(4).max(1);
-    let (a, b) = (stops[i - 1], stops[i]);
-    let f = (t - a.0) / (b.0 - a.0);
-    let mix = |x: f64, y: f64| (x + f * (y - x)).round() as u8;
-    RGBColor(mix(a.1.0, b.1.0), mix(a.1.1, b.1.1), mix(a.1.2, b.1.2))
+    let c = g.eval_continuous(t);
+    RGBColor(c.r, c.g, c.b)
 }
 
 /// A measurement on the (x, y) grid: sorted distinct axis values and values[j][i] (NaN where absent;
@@ -176,14 +159,19 @@ where
     F: Fn(f64) -> RGBColor,
 {
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    // Cells in value coordinates, each reaching halfway to its neighbours (so an int-rounded
+    // linspace has no gaps), and axis ticks at round values chosen by plotters.
+    let (xe, ye) = (cell_edges(&g.xs), cell_edges(&g.ys));
+    let (x0, x1) = (xe[0], xe[xe.len() - 1]);
+    let (y0, y1) = (ye[0], ye[ye.len() - 1]);
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, ("sans-serif", 24))
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(80)
-        .build_cartesian_2d(-0.5..g.xs.len() as f64 - 0.5, -0.5..g.ys.len() as f64 - 0.5)
+        .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(e)?;
-    let (xs2, ys2) = (g.xs.clone(), g.ys.clone());
+    let (xspan, yspan) = ((x1 - x0).abs(), (y1 - y0).abs());
     chart
         .configure_mesh()
         .disable_mesh()
@@ -193,16 +181,10 @@ where
             p.x_label.as_str()
         })
         .y_desc(p.y_label.as_str())
-        .x_labels(g.xs.len().min(10))
-        .y_labels(g.ys.len().min(10))
-        .x_label_formatter(&|v| {
-            xs2.get(v.round().max(0.0) as usize)
-                .map_or(String::new(), |x| tick(*x))
-        })
-        .y_label_formatter(&|v| {
-            ys2.get(v.round().max(0.0) as usize)
-                .map_or(String::new(), |y| tick(*y))
-        })
+        .x_labels(8)
+        .y_labels(8)
+        .x_label_formatter(&|v| tick(if v.abs() < 1e-9 * xspan { 0.0 } else { *v }))
+        .y_label_formatter(&|v| tick(if v.abs() < 1e-9 * yspan { 0.0 } else { *v }))
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 18))
         .draw()
@@ -211,9 +193,8 @@ where
     for (j, row) in g.values.iter().enumerate() {
         for (i, &v) in row.iter().enumerate() {
             if v.is_finite() {
-                let (x, y) = (i as f64, j as f64);
                 rects.push(Rectangle::new(
-                    [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
+                    [(xe[i], ye[j]), (xe[i + 1], ye[j + 1])],
                     colour(v).filled(),
                 ));
             }
@@ -221,6 +202,23 @@ where
     }
     chart.draw_series(rects).map_err(e)?;
     Ok(())
+}
+
+/// Cell edges of sorted axis values: midpoints between neighbours, the outer edges half a
+/// neighbour gap beyond the ends (±0.5 for a single value).
+pub(crate) fn cell_edges(v: &[f64]) -> Vec<f64> {
+    match v {
+        [] => vec![-0.5, 0.5],
+        [x] => vec![x - 0.5, x + 0.5],
+        _ => {
+            let n = v.len();
+            let mut e = Vec::with_capacity(n + 1);
+            e.push(v[0] - 0.5 * (v[1] - v[0]));
+            e.extend(v.windows(2).map(|w| 0.5 * (w[0] + w[1])));
+            e.push(v[n - 1] + 0.5 * (v[n - 1] - v[n - 2]));
+            e
+        }
+    }
 }
 
 /// A heatmap of the first listed measurement with a labelled colour bar.
@@ -361,6 +359,40 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Cells reach halfway to their neighbours, so an int-rounded linspace tiles without gaps.
+    #[test]
+    fn cell_edges_tile_the_axis() {
+        assert_eq!(cell_edges(&[3.0, 6.0, 10.0]), [1.5, 4.5, 8.0, 12.0]);
+        assert_eq!(cell_edges(&[2.0]), [1.5, 2.5]);
+    }
+
+    /// The maps' ends and middle are matplotlib's (its `_cm_listed` tables, as 8-bit RGB).
+    #[test]
+    fn colour_maps_are_matplotlibs() {
+        let rgb = |c: RGBColor| (c.0, c.1, c.2);
+        assert_eq!(rgb(colormap(None, 0.0)), (0x44, 0x01, 0x54));
+        assert_eq!(
+            rgb(colormap(Some(Colormap::Viridis), 1.0)),
+            (0xfd, 0xe7, 0x25)
+        );
+        // Mid-map: matplotlib's entry 128 is (0.1276, 0.5669, 0.5506) → (32.5, 144.6, 140.4);
+        // colorous interpolates its table, so within one unit.
+        let m = rgb(colormap(Some(Colormap::Viridis), 0.5));
+        assert!(
+            m.0.abs_diff(33) <= 1 && m.1.abs_diff(145) <= 1 && m.2.abs_diff(140) <= 1,
+            "{m:?}"
+        );
+        assert_eq!(
+            rgb(colormap(Some(Colormap::Magma), 0.0)),
+            (0x00, 0x00, 0x04)
+        );
+        assert_eq!(
+            rgb(colormap(Some(Colormap::Magma), 1.0)),
+            (0xfc, 0xfd, 0xbf)
+        );
+        assert_eq!(rgb(colormap(None, f64::NAN)), (0x44, 0x01, 0x54));
+    }
 
     #[test]
     fn smoothing_preserves_constants_and_mass_direction() {

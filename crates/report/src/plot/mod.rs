@@ -314,8 +314,13 @@ pub(crate) fn legend_position(p: &Plot, auto: Legend) -> SeriesLabelPosition {
         Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
         Legend::MiddleRight => SeriesLabelPosition::MiddleRight,
         Legend::UpperRight => SeriesLabelPosition::UpperRight,
+        // Drawn by `draw` in its own strip right of the chart.
+        Legend::Outside => SeriesLabelPosition::UpperRight,
     }
 }
+
+/// Width kept right of the plot area for an outside legend.
+const OUTSIDE_LEGEND: u32 = 190;
 
 /// The every-other pieces of the segment a→b cut into `n` equal parts (a dashed reference line).
 fn broken(a: (f64, f64), b: (f64, f64), n: usize) -> impl Iterator<Item = Vec<(f64, f64)>> {
@@ -329,6 +334,44 @@ fn broken(a: (f64, f64), b: (f64, f64), n: usize) -> impl Iterator<Item = Vec<(f
 /// `v` rounded to 0 when it is float noise relative to the axis span (0 for log axes: no snapping).
 fn snap(v: f64, span: f64) -> f64 {
     if v.abs() < 1e-9 * span { 0.0 } else { v }
+}
+
+/// Most labels a log axis carries; more decades are labelled every `stride`-th.
+const MAX_LOG_LABELS: i32 = 12;
+
+/// A log axis over [lo, hi]: its first decade exponent and the label stride (every decade gets a
+/// tick; every `stride`-th, counted from the lowest, a label, so both ends of the data are named).
+fn decade_stride(lo: f64, hi: f64) -> (i32, i32) {
+    let (a, b) = (lo.log10().ceil() as i32, hi.log10().floor() as i32);
+    let n = (b - a + 1).max(1);
+    (a, (n + MAX_LOG_LABELS - 1) / MAX_LOG_LABELS)
+}
+
+/// Tick positions of a log axis: every decade in [lo, hi] (bold), and 2× and 5× of each decade
+/// (light) when there are few decades.
+fn decade_points(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+    let (a, b) = (lo.log10().ceil() as i32, hi.log10().floor() as i32);
+    let bold: Vec<f64> = (a..=b).map(|d| 10f64.powi(d)).collect();
+    let light = if b - a <= 6 {
+        (a - 1..=b)
+            .flat_map(|d| [2.0, 5.0].map(|m| m * 10f64.powi(d)))
+            .filter(|v| (lo..=hi).contains(v))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (bold, light)
+}
+
+/// The label of a log-axis tick: the decade's value on the label stride, else none.
+fn log_tick(v: f64, (first, stride): (i32, i32)) -> String {
+    let d = v.log10().round() as i32;
+    let on_decade = (v / 10f64.powi(d) - 1.0).abs() < 1e-9;
+    if on_decade && (d - first).rem_euclid(stride) == 0 {
+        tick(10f64.powi(d))
+    } else {
+        String::new()
+    }
 }
 
 /// (x, median, 25 %, 75 %) of the points sharing each x (linear interpolation between order
@@ -431,19 +474,33 @@ where
         let (x0, x1, y0, y1) = box_;
         (span(x0, x1, p.log_x), span(y0, y1, p.log_y))
     };
+    let (xdec, ydec) = (decade_stride(box_.0, box_.1), decade_stride(box_.2, box_.3));
     let entries = data
         .keys()
         .filter(|k| k.mode.as_ref().is_none_or(|(_, trial)| trial == "0"))
         .count();
     let auto = emptiest_corner(p, data, box_, entries);
     root.fill(&WHITE).map_err(e)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(&p.title, ("sans-serif", 24))
+    // An outside legend gets its own strip right of the chart, under the full-width title.
+    let (area, legend_area) = if p.legend == Some(Legend::Outside) {
+        let inner = root.titled(&p.title, ("sans-serif", 24)).map_err(e)?;
+        let w = inner.dim_in_pixel().0;
+        let (l, r) = inner.split_horizontally(w.saturating_sub(OUTSIDE_LEGEND));
+        (l, Some(r))
+    } else {
+        (root.clone(), None)
+    };
+    let mut builder = ChartBuilder::on(&area);
+    if legend_area.is_none() {
+        builder.caption(&p.title, ("sans-serif", 24));
+    }
+    let mut chart = builder
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(90)
         .build_cartesian_2d(xs, ys)
         .map_err(e)?;
+    let mut entries: Vec<(String, RGBColor, bool)> = Vec::new();
     chart
         .configure_mesh()
         .x_desc(if p.x_label.is_empty() {
@@ -452,8 +509,20 @@ where
             p.x_label.as_str()
         })
         .y_desc(p.y_label.as_str())
-        .x_label_formatter(&|v| tick(snap(*v, xspan)))
-        .y_label_formatter(&|v| tick(snap(*v, yspan)))
+        .x_label_formatter(&|v| {
+            if p.log_x {
+                log_tick(*v, xdec)
+            } else {
+                tick(snap(*v, xspan))
+            }
+        })
+        .y_label_formatter(&|v| {
+            if p.log_y {
+                log_tick(*v, ydec)
+            } else {
+                tick(snap(*v, yspan))
+            }
+        })
         .label_style(("sans-serif", 16))
         .axis_desc_style(("sans-serif", 18))
         .draw()
@@ -515,9 +584,13 @@ where
         let first_trial = key.mode.as_ref().is_none_or(|(_, trial)| trial == "0");
         if first_trial {
             let text = match mode {
-                Some(k) => format!("{} mode {k} (all trials)", key.measure),
+                // One measure: its name is the chart's subject, the legend names the modes
+                // (one curve per trial, all in the mode's colour).
+                Some(k) if p.measures.len() == 1 => format!("mode {k}"),
+                Some(k) => format!("{}, mode {k}", key.measure),
                 None => key.legend(p),
             };
+            entries.push((text.clone(), c, dashed));
             series.label(text).legend(move |(x, y)| {
                 if dashed {
                     PathElement::new(vec![(x, y), (x + 8, y)], c.stroke_width(2))
@@ -532,14 +605,28 @@ where
                 .map_err(e)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 15))
-        .position(legend_position(p, auto))
-        .draw()
-        .map_err(e)?;
+    if let Some(la) = legend_area {
+        for (i, (text, c, dashed)) in entries.iter().enumerate() {
+            let y = 40 + 24 * i as i32;
+            let len = if *dashed { 8 } else { 22 };
+            la.draw(&PathElement::new(
+                vec![(10, y), (10 + len, y)],
+                c.stroke_width(2),
+            ))
+            .map_err(e)?;
+            la.draw(&Text::new(text.clone(), (40, y - 8), ("sans-serif", 15)))
+                .map_err(e)?;
+        }
+    } else {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .position(legend_position(p, auto))
+            .draw()
+            .map_err(e)?;
+    }
     root.present().map_err(e)?;
     Ok(())
 }
@@ -555,18 +642,20 @@ where
     DB::ErrorType: 'static,
 {
     let (x0, x1, y0, y1) = bounds(p, data)?;
+    // Log axes tick every decade (plotters' own choice skips decades and can leave the lowest
+    // ones of a wide range unlabelled).
+    let log = |lo: f64, hi: f64| {
+        let (bold, light) = decade_points(lo, hi);
+        (lo..hi)
+            .log_scale()
+            .with_key_points(bold)
+            .with_light_points(light)
+    };
     match (p.log_x, p.log_y) {
         (false, false) => draw(root, p, data, vlines, x0..x1, y0..y1),
-        (true, false) => draw(root, p, data, vlines, (x0..x1).log_scale(), y0..y1),
-        (false, true) => draw(root, p, data, vlines, x0..x1, (y0..y1).log_scale()),
-        (true, true) => draw(
-            root,
-            p,
-            data,
-            vlines,
-            (x0..x1).log_scale(),
-            (y0..y1).log_scale(),
-        ),
+        (true, false) => draw(root, p, data, vlines, log(x0, x1), y0..y1),
+        (false, true) => draw(root, p, data, vlines, x0..x1, log(y0, y1)),
+        (true, true) => draw(root, p, data, vlines, log(x0, x1), log(y0, y1)),
     }
 }
 
@@ -582,6 +671,51 @@ enum Content {
     Bars(bars::Bars),
     /// Scatter of two measures per point.
     Scatter(BTreeMap<String, Vec<(f64, f64)>>),
+    /// Line-type panels side by side: each panel's plot (its caption as title, its value as a
+    /// filter) and content.
+    Panels(Vec<(Plot, Content)>),
+}
+
+/// One line-type chart per value of `p.panels` (in the table's order of first appearance).
+fn panels(p: &Plot, t: &Table) -> std::result::Result<Vec<(Plot, Content)>, String> {
+    let col = p.panels.as_deref().unwrap_or_default();
+    let ci = t
+        .columns
+        .iter()
+        .position(|c| c == col)
+        .ok_or_else(|| format!("plot `{}`: the table has no column `{col}`", p.file))?;
+    let mut values: Vec<&Cell> = Vec::new();
+    for r in &t.rows {
+        if !values.contains(&&r[ci]) {
+            values.push(&r[ci]);
+        }
+    }
+    values
+        .into_iter()
+        .map(|v| {
+            let value = match v {
+                Cell::F(Some(x)) => toml::Value::Float(*x),
+                Cell::I(Some(x)) => toml::Value::Integer(*x),
+                Cell::B(Some(x)) => toml::Value::Boolean(*x),
+                other => toml::Value::String(other.to_string()),
+            };
+            let shown = v.to_string();
+            let caption = p.panel_label.as_deref().map_or_else(
+                || format!("{col} = {shown}"),
+                |l| l.replace("{value}", &shown),
+            );
+            let mut filter = p.filter.clone();
+            filter.insert(col.to_string(), value);
+            let one = Plot {
+                panels: None,
+                title: caption,
+                filter,
+                ..p.clone()
+            };
+            let c = content(&one, t)?;
+            Ok((one, c))
+        })
+        .collect()
 }
 
 fn content(p: &Plot, t: &Table) -> std::result::Result<Content, String> {
@@ -590,8 +724,15 @@ fn content(p: &Plot, t: &Table) -> std::result::Result<Content, String> {
         PlotKind::Regions => Content::Regions(heat::regions(p, t)?),
         PlotKind::Bars => Content::Bars(bars::bars(p, t)?),
         PlotKind::Scatter => Content::Scatter(bars::scatter(p, t)?),
+        PlotKind::Line | PlotKind::Cumulative | PlotKind::Modes if p.panels.is_some() => {
+            Content::Panels(panels(p, t)?)
+        }
         PlotKind::Line | PlotKind::Cumulative | PlotKind::Modes => {
-            let mut vlines: Vec<f64> = p.vline.into_iter().collect();
+            let mut vlines: Vec<f64> = p
+                .vline
+                .into_iter()
+                .chain(p.vlines.iter().copied())
+                .collect();
             if let Some(w) = &p.vline_where {
                 let only = Plot {
                     kind: PlotKind::Line,
@@ -627,6 +768,15 @@ where
 {
     match c {
         Content::Lines(data, vlines) => draw_any(root, p, data, vlines),
+        Content::Panels(panels) => {
+            let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+            root.fill(&WHITE).map_err(e)?;
+            let inner = root.titled(&p.title, ("sans-serif", 26)).map_err(e)?;
+            for ((one, c), area) in panels.iter().zip(inner.split_evenly((1, panels.len()))) {
+                draw_content(area, one, c)?;
+            }
+            Ok(())
+        }
         Content::Heat(g) => heat::draw_heatmap(root, p, g),
         Content::Regions(g) => heat::draw_regions(root, p, g),
         Content::Bars(b) => bars::draw_bars(root, p, b),
@@ -641,12 +791,12 @@ pub fn write(p: &Plot, t: &Table, dir: &Path) -> Result<()> {
         path: dir.join(&p.file),
         message: m,
     };
-    let size = if p.kind == PlotKind::Bars {
-        (1000u32, 720u32)
-    } else {
-        (960u32, 600u32)
-    };
     let c = content(p, t).map_err(err)?;
+    let size = match (&c, p.kind) {
+        (Content::Panels(v), _) => (560 * v.len().max(1) as u32, 600u32),
+        (_, PlotKind::Bars) => (1000u32, 720u32),
+        _ => (960u32, 600u32),
+    };
     crate::io::write_atomic_with(&dir.join(format!("{}.png", p.file)), |tmp| {
         draw_content(BitMapBackend::new(tmp, size).into_drawing_area(), p, &c).map_err(err)
     })?;
@@ -692,6 +842,33 @@ mod tests {
         );
         assert_eq!(key.label, "w_t (model.gain = 0.1, model.arch = \"rnn\")");
         assert_eq!(key.legend(&p), "w_t: g = 0.1, rnn");
+    }
+
+    /// F8's weights span 1e-19..1e11: every decade gets a tick, and labels (at most
+    /// `MAX_LOG_LABELS`) reach both ends — plotters' own choice stopped at 1e-13.
+    #[test]
+    fn log_axes_tick_every_decade_and_label_both_ends() {
+        let (lo, hi) = (1e-19, 1e11);
+        let (bold, light) = decade_points(lo, hi);
+        assert_eq!(bold.len(), 31);
+        assert!(light.is_empty(), "no minor ticks over 30 decades");
+        let dec = decade_stride(lo, hi);
+        assert_eq!(dec, (-19, 3));
+        let labels: Vec<String> = bold
+            .iter()
+            .map(|&v| log_tick(v, dec))
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(labels.first().map(String::as_str), Some("1e-19"));
+        assert_eq!(labels.last().map(String::as_str), Some("1e11"));
+        assert!(labels.len() as i32 <= MAX_LOG_LABELS, "{labels:?}");
+        // A narrow range labels every decade and adds 2× and 5× ticks.
+        let (bold, light) = decade_points(1.0, 1000.0);
+        assert_eq!(bold, [1.0, 10.0, 100.0, 1000.0]);
+        assert_eq!(light.len(), 6);
+        let dec = decade_stride(1.0, 1000.0);
+        assert!(bold.iter().all(|&v| !log_tick(v, dec).is_empty()));
+        assert_eq!(log_tick(20.0, dec), "");
     }
 
     #[test]
