@@ -139,7 +139,7 @@ pub fn cost(spec: &Spec, task: &TaskDims, dims: &PointDims) -> Cost {
                 tr.batch_size, tr.dataset_size
             ),
             amount: 8.0 * (10.0 * batch_state + 4.0 * params)
-                + 8.0 * f(tr.dataset_size.min(task.n)) * f(task.time) * f(task.n_in + task.n_out),
+                + 8.0 * f(tr.dataset_size) * f(task.time) * f(task.n_in + task.n_out),
         });
         flops.push(Term {
             key: KeyPath::keys(["train", "iterations"]),

@@ -157,6 +157,8 @@ names! {
         Trace = "trace",
         /// ‖A‖_F².
         Fro2 = "fro2",
+        /// ‖A‖_F.
+        Fro = "fro",
         /// PR(A) = tr(A)²/‖A‖_F².
         EffRank = "eff_rank",
         /// PR of the partial trace keeping hidden.
@@ -209,10 +211,11 @@ names! {
         BlockSpread = "block_spread",
         /// ‖K‖_F/(dt²√H‖G‖_F).
         CoreNormRatio = "core_norm_ratio",
-        /// cos_F(C_h A, G) with the model's weight sites.
-        CoreAlignExact = "core_align_exact",
-        /// cos_F(C_h A, G) with kpflow's [z_t; x_t].
-        CoreAlignKpflow = "core_align_kpflow",
+        /// Core alignment cos_F(C_h A, G) with the Gram of the model's weight sites (PAPER F4's
+        /// align_exact).
+        CoreAlignExact = "align_exact",
+        /// Core alignment cos_F(C_h A, G) with kpflow's V_k = [z_t; x_t] (F4's align_kp).
+        CoreAlignKpflow = "align_kp",
     }
 }
 

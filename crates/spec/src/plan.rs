@@ -386,6 +386,15 @@ pub fn validate(spec: &Spec) -> Result<(TaskConfig, PointDims), Invalid> {
         if t.dataset_size == 0 {
             return Err(Invalid::new(key("train.dataset_size"), "must be ≥ 1"));
         }
+        if t.batch_size > t.dataset_size {
+            return Err(Invalid::new(
+                key("train.batch_size"),
+                format!(
+                    "{} exceeds the {} trials of the training set (`train.dataset_size`)",
+                    t.batch_size, t.dataset_size
+                ),
+            ));
+        }
         for (what, v) in [
             ("momentum", Some(t.momentum)),
             ("grad_clip", t.grad_clip),
@@ -543,6 +552,16 @@ fn check_plots(spec: &Spec, sweep_keys: &[String]) -> Result<(), Invalid> {
             ));
         }
         let owner = format!("plot `{}`", p.file);
+        if let Some([lo, hi]) = p.y_range
+            && !(lo.is_finite() && hi.is_finite() && lo < hi && (!p.log_y || lo > 0.0))
+        {
+            return Err(Invalid::new(
+                KeyPath::plot(i, "y_range"),
+                format!(
+                    "{owner}: y_range must be [low, high] with finite low < high (and low > 0 on a log axis)"
+                ),
+            ));
+        }
         let named = p
             .measures
             .iter()

@@ -107,6 +107,7 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, NotSuppor
             _,
             S::Trace
             | S::Fro2
+            | S::Fro
             | S::EffRank
             | S::EffRankSpace
             | S::EffRankTime

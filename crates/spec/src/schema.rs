@@ -306,6 +306,10 @@ pub struct Plot {
     /// Drop points with x above this (after a cumulative transform).
     #[serde(default)]
     pub x_max: Option<f64>,
+    /// Fixed y-axis range `[low, high]` of line-type charts (default: the data's, padded), e.g.
+    /// the paper's 0.7–1 for alignments, so small changes are not magnified.
+    #[serde(default)]
+    pub y_range: Option<[f64; 2]>,
     /// A dashed horizontal reference line at this y (e.g. 0.95 on a cumulative spectrum).
     #[serde(default)]
     pub hline: Option<f64>,

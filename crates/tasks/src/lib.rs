@@ -126,6 +126,23 @@ impl TaskConfig {
         }
     }
 
+    /// The same task with `n` trials: a training set drawn from the task the model is analysed on
+    /// (its own size, independent of the analysed trials).
+    pub fn with_samples(&self, n: usize) -> TaskConfig {
+        let mut c = self.clone();
+        match &mut c {
+            TaskConfig::FlipFlop(c) => c.n_samples = n,
+            TaskConfig::MemoryPro(c) => c.n_samples = n,
+            TaskConfig::MemoryProOneHot(c) => c.base.n_samples = n,
+            TaskConfig::MultiTask(c) => c.base.n_samples = n,
+            TaskConfig::LowRankForecast(c) => c.n_samples = n,
+            TaskConfig::TeacherStudent(c) => c.n_samples = n,
+            TaskConfig::GaussianSequences(c) => c.n_samples = n,
+            TaskConfig::Circle(c) => c.n_samples = n,
+        }
+        c
+    }
+
     /// The dataset's sizes, as [`generate`] would produce them (equal by test for every kind).
     pub fn dims(&self) -> TaskDims {
         let d = |n, time, n_in, n_out| TaskDims {

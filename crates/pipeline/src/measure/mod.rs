@@ -316,7 +316,7 @@ fn psd<A: LinearOp, F: LinearOp>(
     let variant = ptrace_variant(m.variant);
     let stat = match m.statistic {
         Statistic::Trace => PsdStatistic::Trace,
-        Statistic::Fro2 => PsdStatistic::Fro2,
+        Statistic::Fro2 | Statistic::Fro => PsdStatistic::Fro2,
         Statistic::EffRank => PsdStatistic::EffRank,
         Statistic::EffRankSpace => PsdStatistic::EffRankPartial(Keep::Space, variant),
         Statistic::EffRankTime => PsdStatistic::EffRankPartial(Keep::Time, variant),
@@ -336,12 +336,18 @@ fn psd<A: LinearOp, F: LinearOp>(
             seed,
         },
     };
+    // ‖A‖_F from ‖A‖_F² (standard error by the delta method).
+    let root = m.statistic == Statistic::Fro;
     Ok(statistic(a, factor, shape, stat, est)?
         .into_iter()
         .map(|v: StatValue| Val {
             index: v.index.map(|i| i as i64),
-            value: v.value,
-            stderr: v.stderr,
+            value: if root { v.value.sqrt() } else { v.value },
+            stderr: if root {
+                v.stderr.map(|se| se / (2.0 * v.value.sqrt()))
+            } else {
+                v.stderr
+            },
             matvecs: v.matvecs as i64,
             exact: v.exact,
         })

@@ -46,8 +46,9 @@ pub(crate) fn snapshots(
         }
     };
     let data_seed = seed ^ super::DATA_SEED;
-    let train_data = generate(task, true, data_seed ^ 1)?;
-    let train_data = train_data.head(t.dataset_size.min(train_data.n))?;
+    // The training set: `dataset_size` noisy trials of the task, drawn on their own (the analysed
+    // trials are the task's first `task.batch` noise-free ones).
+    let train_data = generate(&task.with_samples(t.dataset_size), true, data_seed ^ 1)?;
     let mut sampler = BatchSampler::new(t.batch_size, true, seed ^ 2)?;
     let optimizer = match t.optimizer {
         OptimizerKind::Adam => Optimizer::adam(t.lr),

@@ -447,6 +447,9 @@ fn bounds(p: &Plot, data: &Series) -> std::result::Result<(f64, f64, f64, f64), 
         x0 -= pad;
         x1 += pad;
     }
+    if let Some([lo, hi]) = p.y_range {
+        (y0, y1) = (lo, hi);
+    }
     Ok((x0, x1, y0, y1))
 }
 
