@@ -240,6 +240,7 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         ("gain", BASE.replace("hidden = 4", "hidden = 4\ngain = nan").replace("\"model.gain\" = [0.5, 1.5]", "\"task.batch\" = [1, 2]"), vec![":8:", "model.gain", "finite"]),
         ("lr", BASE.to_string() + &TRAIN.replace("lr = 0.1", "lr = nan"), vec![":26:", "train.lr", "finite"]),
         ("batch_size", BASE.to_string() + &TRAIN.replace("batch_size = 2", "batch_size = 0"), vec![":28:", "train.batch_size"]),
+        ("batch_gt_dataset", BASE.to_string() + &TRAIN.replace("batch_size = 2", "batch_size = 3"), vec![":28:", "train.batch_size", "training set"]),
         ("trainable", BASE.to_string() + TRAIN + "trainable = [\"rnn.weight_xx\"]\n", vec![":30:", "train.trainable", "rnn.weight_xx", "rnn.weight_hh_l0"]),
         // 4. Charts checked against the table before any point is computed.
         ("plot_measure", BASE.to_string() + PLOT + "measures = [\"ntk trcae\"]\n", vec![":27:", "plot[0].measures", "did you mean `ntk trace`"]),
@@ -266,5 +267,5 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(n, 32);
+    assert_eq!(n, 33);
 }

@@ -451,5 +451,14 @@ n_samples = 9"#,
             };
             assert_eq!(cfg.dims(), want, "{text}");
         }
+        // A training set of its own size: 12 trials (multi-task rounds to a multiple of 4),
+        // the rest of the shape unchanged.
+        let bigger = cfg.with_samples(12);
+        let d = generate(&bigger, true, 5).unwrap();
+        assert_eq!(d.n, 12, "{text}");
+        assert_eq!(
+            (d.time, d.n_in, d.n_out),
+            (cfg.dims().time, cfg.dims().n_in, cfg.dims().n_out)
+        );
     }
 }
