@@ -562,6 +562,24 @@ fn check_plots(spec: &Spec, sweep_keys: &[String]) -> Result<(), Invalid> {
                 ),
             ));
         }
+        let line_type = matches!(
+            p.kind,
+            PlotKind::Line | PlotKind::Cumulative | PlotKind::Modes
+        );
+        let line_only = [
+            ("panels", p.panels.is_some()),
+            ("y_range", p.y_range.is_some()),
+            ("legend", p.legend == Some(crate::Legend::Outside)),
+        ];
+        if let Some((field, _)) = line_only.iter().find(|(_, set)| *set && !line_type) {
+            return Err(Invalid::new(
+                KeyPath::plot(i, field),
+                format!(
+                    "{owner}: `{field}` applies to line, cumulative and modes charts, not `{}`",
+                    p.kind
+                ),
+            ));
+        }
         let named = p
             .measures
             .iter()

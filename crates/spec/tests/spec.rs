@@ -247,6 +247,7 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         ("plot_column", BASE.to_string() + &PLOT.replace("model.gain", "model.gian"), vec![":26:", "plot[0].x", "did you mean `model.gain`"]),
         ("plot_filter", BASE.to_string() + PLOT + "filter = { \"model.dt\" = 1.0 }\n", vec![":27:", "plot[0].filter", "model.dt"]),
         ("plot_twice", BASE.to_string() + PLOT + PLOT, vec![":29:", "plot[1].file", "also written"]),
+        ("plot_panels", BASE.to_string() + &PLOT.replace("x = \"model.gain\"", "x = \"model.gain\"\ny = \"model.gain\"\nkind = \"heatmap\"\npanels = \"model.gain\""), vec![":29:", "plot[0].panels", "line, cumulative and modes"]),
         // 5. Claims and the notes that quote them.
         ("notes_quote", BASE.replace("seed = 1", "seed = 1\nnotes = \"trace {trace_mx}\"") + CLAIM, vec![":4:", "experiment.notes", "trace_mx", "did you mean `trace_max`"]),
         ("notes_brace", BASE.replace("seed = 1", "seed = 1\nnotes = \"set {0.5, 1}\""), vec![":4:", "experiment.notes", "{{"]),
@@ -267,5 +268,5 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(n, 33);
+    assert_eq!(n, 34);
 }
