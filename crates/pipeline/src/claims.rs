@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use gentk_report::Row;
 use gentk_report::table::{Cell, Table};
 use gentk_spec::locate::{KeyPath, Seg};
 use gentk_spec::{Bound, Claim, Comparison, Invalid, Plan, Quantity, Select, Sql};
@@ -293,63 +294,47 @@ pub fn evaluate(c: &Claim, t: &Table) -> ClaimResult {
 /// A table shaped like the one `plan` will produce (its sweep columns typed as the writer types
 /// them, every row column, one row per point and measure) with placeholder values: what the SQL
 /// of the claims is checked against before anything is computed.
-fn table_like(plan: &Plan) -> Table {
-    use toml::Value as V;
-    let keys = plan.sweep_keys();
-    let points: Vec<Vec<&V>> = plan
+fn table_like(plan: &Plan) -> Result<Table, String> {
+    let rows: Vec<(Vec<toml::Value>, Row)> = plan
         .points
         .iter()
-        .map(|p| p.point.values.iter().map(|(_, v)| v).collect())
+        .flat_map(|p| {
+            let values: Vec<toml::Value> = p.point.values.iter().map(|(_, v)| v.clone()).collect();
+            plan.spec.measures.iter().map(move |m| {
+                let row = Row {
+                    measure: m.name.clone(),
+                    operator: m.operator.as_str().into(),
+                    statistic: m.statistic.as_str().into(),
+                    index: Some(0),
+                    iteration: Some(0),
+                    value: 1.0,
+                    stderr: Some(0.0),
+                    matvecs: 0,
+                    estimator: m.estimator.as_str().into(),
+                    budget: Some(0),
+                    ptrace_variant: m.variant.as_str().into(),
+                    seed: 0,
+                    trial: Some(0),
+                    step: Some(0),
+                };
+                (values.clone(), row)
+            })
+        })
         .collect();
-    let cell = |j: usize, v: &V| {
-        let all = |f: fn(&V) -> bool| points.iter().all(|p| f(p[j]));
-        if all(|v| v.is_integer()) {
-            Cell::I(v.as_integer())
-        } else if all(|v| v.is_bool()) {
-            Cell::B(v.as_bool())
-        } else if all(|v| v.is_integer() || v.is_float()) {
-            Cell::F(v.as_float().or(v.as_integer().map(|i| i as f64)))
-        } else {
-            Cell::S(Some(
-                v.as_str().map_or_else(|| v.to_string(), str::to_string),
-            ))
-        }
-    };
-    let mut rows = Vec::new();
-    for p in &points {
-        for m in &plan.spec.measures {
-            let mut row: Vec<Cell> = p.iter().enumerate().map(|(j, v)| cell(j, v)).collect();
-            let text = |x: &str| Cell::S(Some(x.to_string()));
-            row.extend([
-                text(&m.name),
-                text(m.operator.as_str()),
-                text(m.statistic.as_str()),
-                Cell::I(Some(0)),
-                Cell::I(Some(0)),
-                Cell::F(Some(1.0)),
-                Cell::F(Some(0.0)),
-                Cell::I(Some(0)),
-                text(m.estimator.as_str()),
-                Cell::I(Some(0)),
-                text(m.variant.as_str()),
-                Cell::I(Some(0)),
-                Cell::I(Some(0)),
-                Cell::I(Some(0)),
-            ]);
-            rows.push(row);
-        }
-    }
-    let columns = keys
-        .into_iter()
-        .chain(gentk_spec::plan::ROW_COLUMNS.iter().map(|c| c.to_string()))
-        .collect();
-    Table { columns, rows }
+    // The writer's own frame, so the sweep columns are typed exactly as in the real table.
+    let df = gentk_report::table::frame(&plan.sweep_keys(), &rows).map_err(|e| e.to_string())?;
+    gentk_report::table::of_frame(&df).map_err(|e| e.to_string())
 }
 
 /// Runs every SQL query of the plan's claims on a table of its shape, so a misspelt column or a
 /// syntax error is a located error at `gentk validate`, not a failed claim after the run.
 pub fn check_queries(plan: &Plan) -> Result<(), Invalid> {
-    let t = table_like(plan);
+    let t = table_like(plan).map_err(|e| {
+        Invalid::new(
+            KeyPath(vec![Seg::Key("claim".into())]),
+            format!("the table the claims read could not be formed: {e}"),
+        )
+    })?;
     for (i, c) in plan.spec.claims.iter().enumerate() {
         let than_sql = match &c.than {
             Bound::Sql(q) => Some(q),

@@ -55,8 +55,8 @@ pub fn markdown(spec: &Spec, preset: &str, claims: &[ClaimResult]) -> Option<Str
     if !e.claim.trim().is_empty() {
         let _ = writeln!(md, "**Claim.** {}\n", e.claim.trim());
     }
-    // Validation has parsed the notes and checked every quote's id.
-    for piece in parse(&e.notes).unwrap_or_default() {
+    // Validation has parsed the notes and checked every quote's id (unparsable notes: verbatim).
+    for piece in parse(&e.notes).unwrap_or_else(|_| vec![Piece::Text(e.notes.clone())]) {
         match piece {
             Piece::Text(t) => md.push_str(&t),
             Piece::Quote { id, field } => {

@@ -96,7 +96,7 @@ pub fn run(t: &Table, sql: &str) -> Result<DataFrame, QueryError> {
 
 /// Runs `sql` on the table (registered as `t`) and returns the result as cells (`gentk query`).
 pub fn table(t: &Table, sql: &str) -> Result<Table, QueryError> {
-    crate::table::of_frame(&run(t, sql)?).map_err(QueryError)
+    crate::table::of_frame(&run(t, sql)?).map_err(|e| QueryError(e.to_string()))
 }
 
 /// Runs `sql` on the table (registered as `t`) and returns its numbers.

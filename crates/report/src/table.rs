@@ -282,49 +282,64 @@ pub fn read(path: &Path) -> Result<Table> {
     of_frame(&df).map_err(|e| terr(path, e))
 }
 
+/// Why a frame could not become cells.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// A column of a type tables do not hold.
+    #[error("column `{column}` has unsupported type {dtype}")]
+    Unsupported {
+        /// The column.
+        column: String,
+        /// Its polars type.
+        dtype: String,
+    },
+    /// Polars failed (a cast or a column access).
+    #[error(transparent)]
+    Polars(#[from] PolarsError),
+}
+
 /// A frame's cells (Float64, Int64, Boolean and String columns; other types are refused).
-pub fn of_frame(df: &DataFrame) -> std::result::Result<Table, String> {
+pub fn of_frame(df: &DataFrame) -> std::result::Result<Table, FrameError> {
     let columns: Vec<String> = df
         .get_column_names()
         .iter()
         .map(|s| s.to_string())
         .collect();
     let mut rows = vec![Vec::with_capacity(columns.len()); df.height()];
-    let e = |e: PolarsError| e.to_string();
     for c in df.columns() {
         let s = c.as_materialized_series();
         match s.dtype() {
             DataType::Float64 | DataType::Float32 => {
-                let s = s.cast(&DataType::Float64).map_err(e)?;
-                let ca = s.f64().map_err(e)?;
+                let s = s.cast(&DataType::Float64)?;
+                let ca = s.f64()?;
                 for (r, row) in rows.iter_mut().enumerate() {
                     row.push(Cell::F(ca.get(r)));
                 }
             }
             dt if dt.is_integer() => {
-                let s = s.cast(&DataType::Int64).map_err(e)?;
-                let ca = s.i64().map_err(e)?;
+                let s = s.cast(&DataType::Int64)?;
+                let ca = s.i64()?;
                 for (r, row) in rows.iter_mut().enumerate() {
                     row.push(Cell::I(ca.get(r)));
                 }
             }
             DataType::Boolean => {
-                let ca = s.bool().map_err(e)?;
+                let ca = s.bool()?;
                 for (r, row) in rows.iter_mut().enumerate() {
                     row.push(Cell::B(ca.get(r)));
                 }
             }
             DataType::String => {
-                let ca = s.str().map_err(e)?;
+                let ca = s.str()?;
                 for (r, row) in rows.iter_mut().enumerate() {
                     row.push(Cell::S(ca.get(r).map(|x| x.to_string())));
                 }
             }
             other => {
-                return Err(format!(
-                    "column `{}` has unsupported type {other:?}",
-                    c.name()
-                ));
+                return Err(FrameError::Unsupported {
+                    column: c.name().to_string(),
+                    dtype: format!("{other:?}"),
+                });
             }
         }
     }

@@ -27,8 +27,32 @@ pub enum Piece {
     },
 }
 
-/// Splits notes into text and quotes (errors name the offending text).
-pub fn parse(text: &str) -> Result<Vec<Piece>, String> {
+/// What is wrong with the braces of a notes text (each names the offending text).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotesError {
+    /// A `}` without its `{`.
+    #[error("a lone `}}` (write `}}}}` for a brace)")]
+    LoneBrace,
+    /// A `{` without its `}`.
+    #[error("`{0}` is not closed")]
+    Unclosed(String),
+    /// Braces around something that is not a claim id.
+    #[error(
+        "`{{{0}}}` is not a claim quote (`{{id}}`, `{{id.than}}`, `{{id.at}}`; write `{{{{` and `}}}}` for literal braces)"
+    )]
+    NotAQuote(String),
+    /// A claim quote of a field claims do not have.
+    #[error("`{{{inner}}}`: a quote shows `.than` or `.at` of a claim, not `.{field}`")]
+    UnknownField {
+        /// The text between the braces.
+        inner: String,
+        /// The field asked for.
+        field: String,
+    },
+}
+
+/// Splits notes into text and quotes.
+pub fn parse(text: &str) -> Result<Vec<Piece>, NotesError> {
     let mut out = Vec::new();
     let mut lit = String::new();
     let mut rest = text;
@@ -41,27 +65,26 @@ pub fn parse(text: &str) -> Result<Vec<Piece>, String> {
             continue;
         }
         if tail.starts_with('}') {
-            return Err("a lone `}` (write `}}` for a brace)".into());
+            return Err(NotesError::LoneBrace);
         }
         let end = tail
             .find('}')
-            .ok_or_else(|| format!("`{}` is not closed", tail.lines().next().unwrap_or("")))?;
+            .ok_or_else(|| NotesError::Unclosed(tail.lines().next().unwrap_or("").to_string()))?;
         let inner = &tail[1..end];
         let word =
             |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !inner.split('.').all(word) {
-            return Err(format!(
-                "`{{{inner}}}` is not a claim quote (`{{id}}`, `{{id.than}}`, `{{id.at}}`; write `{{{{` and `}}}}` for literal braces)"
-            ));
+            return Err(NotesError::NotAQuote(inner.to_string()));
         }
         let (id, field) = match inner.split_once('.') {
             None => (inner, QuoteField::Value),
             Some((id, "than")) => (id, QuoteField::Than),
             Some((id, "at")) => (id, QuoteField::At),
             Some((_, f)) => {
-                return Err(format!(
-                    "`{{{inner}}}`: a quote shows `.than` or `.at` of a claim, not `.{f}`"
-                ));
+                return Err(NotesError::UnknownField {
+                    inner: inner.to_string(),
+                    field: f.to_string(),
+                });
             }
         };
         if !lit.is_empty() {
