@@ -27,6 +27,7 @@ pub mod jacobian;
 pub mod kernel;
 pub mod ntk;
 pub mod propagation;
+pub mod targets;
 
 pub use error::{NtkError, Result};
 pub use jacobian::ParamJacobian;

@@ -58,6 +58,113 @@ pub fn point_seed(spec: &Spec, point: &Point) -> u64 {
     seed_of(h.finalize())
 }
 
+/// The seed that `keys` (dotted paths into the resolved spec) alone determine, with the spec seed
+/// and a `purpose` label: points that agree on those keys share it.
+pub fn keyed_seed(spec: &Spec, purpose: &[u8], keys: &[String]) -> Result<u64, String> {
+    let doc = toml::Value::try_from(spec).map_err(|e| format!("spec not serialisable: {e}"))?;
+    let mut h = blake3::Hasher::new();
+    h.update(&spec.experiment.seed.to_le_bytes());
+    h.update(purpose);
+    for key in keys {
+        let v = key
+            .split('.')
+            .try_fold(&doc, |v, part| v.get(part))
+            .ok_or_else(|| format!("seed_from key `{key}` is not in the spec"))?;
+        h.update(key.as_bytes());
+        h.update(v.to_string().as_bytes());
+    }
+    Ok(seed_of(h.finalize()))
+}
+
+/// The seed of a point's run: from `train.seed_from` when the spec names keys there (so points and
+/// specs agreeing on them share initialisation, data and batches), else [`point_seed`].
+pub fn run_seed(spec: &Spec, point: &Point) -> Result<u64, String> {
+    match &spec.train {
+        Some(t) if !t.seed_from.is_empty() => keyed_seed(spec, b"train", &t.seed_from),
+        _ => Ok(point_seed(spec, point)),
+    }
+}
+
+/// The folder (inside the cache root) of cached training runs, shared by every spec: a name no
+/// experiment can have (experiment names never start with a dot).
+pub const RUNS_DIR: &str = ".runs";
+
+/// What determines a training run's checkpoints.
+#[derive(Serialize)]
+struct RunKey<'a> {
+    algo: &'a str,
+    seed: u64,
+    model: &'a gentk_spec::ModelSpec,
+    task: &'a gentk_spec::TaskSpec,
+    train: &'a gentk_spec::TrainSpec,
+}
+
+/// Cache key of the training run of a resolved point with run seed `seed`.
+pub fn run_key(
+    spec: &Spec,
+    train: &gentk_spec::TrainSpec,
+    seed: u64,
+) -> Result<String, serde_json::Error> {
+    let json = serde_json::to_string(&RunKey {
+        algo: ALGO_VERSION,
+        seed,
+        model: &spec.model,
+        task: &spec.task,
+        train,
+    })?;
+    Ok(blake3::hash(json.as_bytes()).to_hex().to_string())
+}
+
+/// One cached checkpoint of a training run: flat parameter values in the model's layouts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// GD iteration.
+    pub iteration: i64,
+    /// Model parameters (flat).
+    pub model: Vec<f64>,
+    /// Readout parameters (flat).
+    pub readout: Vec<f64>,
+    /// Training loss.
+    pub loss: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RunEntry {
+    key: String,
+    checksum: String,
+    checkpoints: Vec<Checkpoint>,
+}
+
+fn run_checksum(c: &[Checkpoint]) -> Result<String, serde_json::Error> {
+    Ok(blake3::hash(serde_json::to_string(c)?.as_bytes())
+        .to_hex()
+        .to_string())
+}
+
+/// The checkpoints cached under `key` in `dir`, if the entry is whole and verified.
+pub fn load_run(dir: &Path, key: &str) -> Option<Vec<Checkpoint>> {
+    let text = std::fs::read_to_string(dir.join(format!("{key}.json"))).ok()?;
+    let e: RunEntry = serde_json::from_str(&text).ok()?;
+    (e.key == key && run_checksum(&e.checkpoints).ok()? == e.checksum).then_some(e.checkpoints)
+}
+
+/// Stores a run's checkpoints under `key` in `dir` (atomically; concurrent writers of one key
+/// write identical bytes).
+pub fn store_run(dir: &Path, key: &str, checkpoints: &[Checkpoint]) -> Result<()> {
+    let path = dir.join(format!("{key}.json"));
+    let err = |e: serde_json::Error| PipelineError::Cache {
+        path: path.clone(),
+        message: e.to_string(),
+    };
+    let entry = RunEntry {
+        key: key.to_string(),
+        checksum: run_checksum(checkpoints).map_err(err)?,
+        checkpoints: checkpoints.to_vec(),
+    };
+    let json = serde_json::to_string(&entry).map_err(err)?;
+    Ok(gentk_report::io::write_atomic(&path, json.as_bytes())?)
+}
+
 /// The first 8 bytes of a hash as a non-negative i64-safe seed.
 pub(crate) fn seed_of(h: blake3::Hash) -> u64 {
     let mut b = [0u8; 8];

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cache::{self, ALGO_VERSION, point_key, point_seed};
+use crate::cache::{self, ALGO_VERSION, RUNS_DIR, point_key, run_seed};
 use crate::claims::{ClaimResult, ClaimsFile, evaluate_all};
 use crate::error::{PipelineError, Result};
 use crate::manifest::{self, LastRun, Manifest};
@@ -104,6 +104,18 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
             })
         })
         .collect::<Result<_>>()?;
+    let run_seeds: Vec<u64> = plan
+        .points
+        .iter()
+        .map(|pp| {
+            run_seed(&pp.spec, &pp.point).map_err(|message| PipelineError::Cache {
+                path: cache_dir.clone(),
+                message,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let runs_dir = opts.cache_dir.join(RUNS_DIR);
+    remove_leftovers(&runs_dir);
     // The first point of each key computes; later duplicates reuse its rows.
     let mut first_of: HashMap<&str, usize> = HashMap::new();
     let unique: Vec<usize> = (0..total)
@@ -139,15 +151,14 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
             let (rows, computed) = match hit {
                 Some(r) => (r, false),
                 None => {
-                    let rows =
-                        compute_point(ps, &pp.task, point_seed(ps, p)).map_err(|source| {
-                            PipelineError::Point {
-                                file: sf.path.clone(),
-                                index: p.index,
-                                params: p.label(),
-                                source: Box::new(source),
-                            }
-                        })?;
+                    let rows = compute_point(ps, &pp.task, run_seeds[i], Some(&runs_dir)).map_err(
+                        |source| PipelineError::Point {
+                            file: sf.path.clone(),
+                            index: p.index,
+                            params: p.label(),
+                            source: Box::new(source),
+                        },
+                    )?;
                     cache::store(&file, key, &rows)?;
                     (rows, true)
                 }

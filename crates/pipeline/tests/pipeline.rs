@@ -180,3 +180,147 @@ fn claim_sql_is_checked_before_the_run_and_quoted_after_it() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A small memory-pro training spec whose run is seeded by the spec seed alone.
+const TRAINED: &str = r#"
+[experiment]
+name = "NAME"
+seed = 5
+[model]
+arch = "leaky-rnn"
+hidden = 6
+dt = 0.7
+[task]
+kind = "memory_pro"
+n_samples = 4
+t_stim = 3
+t_memory = 3
+t_response = 3
+batch = 4
+[train]
+optimizer = "sgd"
+lr = 0.05
+iterations = 6
+batch_size = 4
+dataset_size = 8
+measure_at = [0, 3, 6]
+seed_from = ["experiment.seed"]
+[sweep.zip]
+"train.optimizer" = ["sgd", "adam"]
+"train.lr" = [0.05, 0.01]
+[[measure]]
+name = "loss"
+operator = "training"
+statistic = "loss"
+MORE
+"#;
+
+fn values_of(t: &table::Table, measure: &str) -> Vec<(String, f64)> {
+    let col = |n: &str| t.columns.iter().position(|c| c == n).unwrap();
+    let (mi, vi, oi, ii) = (
+        col("measure"),
+        col("value"),
+        col("train.optimizer"),
+        col("iteration"),
+    );
+    t.rows
+        .iter()
+        .filter(|r| r[mi].to_string().trim_matches('"') == measure)
+        .map(|r| {
+            let table::Cell::F(Some(v)) = r[vi] else {
+                panic!("no value: {r:?}")
+            };
+            (format!("{} {}", r[oi], r[ii]), v)
+        })
+        .collect()
+}
+
+/// `train.seed_from` makes points that agree on the named keys start from one initialisation (the
+/// SGD run and its Adam control have one loss at iteration 0), and a second spec that trains the
+/// same model the same way reuses the cached run instead of training again: its losses are the
+/// first spec's, bit for bit. A damaged run entry is a miss, never data.
+#[test]
+fn training_runs_are_shared_across_points_and_specs_through_the_run_cache() {
+    let d = tmp("runs");
+    let o = opts(&d);
+    let a = write(
+        &d,
+        "a.toml",
+        &TRAINED.replace("NAME", "a").replace("MORE", ""),
+    );
+    let sa = run(&load(&a).unwrap(), &o).unwrap();
+    let ta = table::read(&sa.out_dir.join("table.parquet")).unwrap();
+    let la = values_of(&ta, "loss");
+    let at0: Vec<f64> = la
+        .iter()
+        .filter(|(k, _)| k.ends_with(" 0"))
+        .map(|q| q.1)
+        .collect();
+    assert_eq!(at0.len(), 2);
+    assert_eq!(
+        at0[0].to_bits(),
+        at0[1].to_bits(),
+        "one shared initialisation: {la:?}"
+    );
+    assert_ne!(
+        la[2].1, la[5].1,
+        "the optimizers differ after training: {la:?}"
+    );
+    let runs = d.join("cache").join(".runs");
+    let entries = || {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&runs)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(entries().len(), 2, "one cached run per optimizer");
+    // Another spec, other measurements, same training: the runs are reused (no new entry; same
+    // losses). Planting a different loss into a run entry shows that it is read, not recomputed.
+    let more = "[[measure]]\nname = \"a_i\"\noperator = \"output\"\nstatistic = \"target_mode_alignment\"\nk = 3";
+    let b = write(
+        &d,
+        "b.toml",
+        &TRAINED.replace("NAME", "b").replace("MORE", more),
+    );
+    let tb = table::read(
+        &run(&load(&b).unwrap(), &o)
+            .unwrap()
+            .out_dir
+            .join("table.parquet"),
+    )
+    .unwrap();
+    assert_eq!(values_of(&tb, "loss"), la);
+    assert_eq!(entries().len(), 2, "no new run trained");
+    assert_eq!(
+        values_of(&tb, "a_i").len(),
+        2 * 3 * 3,
+        "a_1..a_3 at 3 checkpoints, 2 runs"
+    );
+    // Damage: a changed digit fails the entry's checksum, so the run is retrained (same numbers).
+    for e in entries() {
+        let text = std::fs::read_to_string(&e).unwrap();
+        let pos = text.find("\"loss\":").unwrap() + 7;
+        let mut bytes = text.into_bytes();
+        bytes[pos] = if bytes[pos] == b'1' { b'2' } else { b'1' };
+        std::fs::write(&e, bytes).unwrap();
+    }
+    let c = write(
+        &d,
+        "c.toml",
+        &TRAINED.replace("NAME", "c").replace("MORE", more),
+    );
+    let tc = table::read(
+        &run(&load(&c).unwrap(), &o)
+            .unwrap()
+            .out_dir
+            .join("table.parquet"),
+    )
+    .unwrap();
+    assert_eq!(
+        values_of(&tc, "loss"),
+        la,
+        "a damaged run entry is recomputed, not read"
+    );
+}

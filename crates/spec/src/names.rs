@@ -133,6 +133,8 @@ names! {
         States = "states",
         /// The closed-form filter of z_{t+1} = g z_t + x_t.
         ScalarFilter = "scalar_filter",
+        /// The readout's output ŷ on the analysed trials (and the task's target Y).
+        Output = "output",
     }
 }
 
@@ -216,6 +218,14 @@ names! {
         CoreAlignExact = "align_exact",
         /// Core alignment cos_F(C_h A, G) with kpflow's V_k = [z_t; x_t] (F4's align_kp).
         CoreAlignKpflow = "align_kp",
+        /// Target-mode alignment a_i = (‖u_iᵀ Ŷ‖/σ_i)², i = 1..k, over the target's SVD
+        /// Y = U Σ Vᵀ (degenerate pairs fixed to the channel axes, PAPER §7.4; F10).
+        TargetModeAlignment = "target_mode_alignment",
+        /// ⟨q, A q⟩/‖q‖² of the state direction q = u_k ⊗ W_outᵀ v_k whose readout is target mode
+        /// k (F10's ρ₃).
+        ModeRayleigh = "mode_rayleigh",
+        /// The readout's outputs ŷ[b, t, c] (index = channel c) over the last `size` steps.
+        Outputs = "outputs",
     }
 }
 
@@ -281,6 +291,9 @@ names! {
         Bars = "bars",
         /// Two measures against each other per point.
         Scatter = "scatter",
+        /// Output trajectories: per trial, channel `channels[0]` against `channels[1]` along the
+        /// `x` column (the step), segments coloured from dark to bright with time.
+        Paths = "paths",
     }
 }
 

@@ -434,6 +434,14 @@ pub fn validate(spec: &Spec) -> Result<(TaskConfig, PointDims), Invalid> {
     }
     let doc =
         toml::Value::try_from(spec).map_err(|e| Invalid::new(KeyPath::default(), e.to_string()))?;
+    for k in spec.train.iter().flat_map(|t| &t.seed_from) {
+        if k.split('.').try_fold(&doc, |v, part| v.get(part)).is_none() {
+            return Err(Invalid::new(
+                key("train.seed_from"),
+                format!("seed_from key `{k}` is not in the spec"),
+            ));
+        }
+    }
     for (i, m) in spec.measures.iter().enumerate() {
         check_measure(spec, &dims, i, m)?;
         for k in &m.seed_from {
@@ -461,6 +469,13 @@ pub fn validate(spec: &Spec) -> Result<(TaskConfig, PointDims), Invalid> {
                 p.measures.len() == 2,
                 format!(
                     "scatter `{}` needs measures = [x measure, y measure]",
+                    p.file
+                ),
+            )?,
+            PlotKind::Paths => need(
+                p.channels.is_some() && p.measures.len() == 1,
+                format!(
+                    "paths `{}` needs channels = [x channel, y channel] and one measure (an `outputs` measurement)",
                     p.file
                 ),
             )?,
@@ -567,7 +582,7 @@ fn check_plots(spec: &Spec, sweep_keys: &[String]) -> Result<(), Invalid> {
             PlotKind::Line | PlotKind::Cumulative | PlotKind::Modes
         );
         let line_only = [
-            ("panels", p.panels.is_some()),
+            ("panels", p.panels.is_some() && p.kind != PlotKind::Paths),
             ("y_range", p.y_range.is_some()),
             ("legend", p.legend == Some(crate::Legend::Outside)),
         ];

@@ -152,6 +152,11 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, NotSuppor
         (O::Data | O::Activity, S::DataPr)
         | (O::States, S::MaxNorm)
         | (O::ScalarFilter, S::Weights) => BASE,
+        (O::Output, S::TargetModeAlignment) | (O::Ntk, S::ModeRayleigh) => Needs {
+            targets: true,
+            ..BASE
+        },
+        (O::Output, S::Outputs) => BASE,
         (O::Training, S::Loss) => Needs {
             train: true,
             ..BASE
@@ -285,6 +290,47 @@ pub fn check_measure(spec: &Spec, dims: &PointDims, i: usize, m: &Measure) -> Re
                     "`{}` needs the readout to match the targets: the task has {} target channels but model.outputs = {}",
                     m.statistic, dims.targets, dims.outputs
                 ),
+            ));
+        }
+    }
+    if matches!(
+        m.statistic,
+        Statistic::TargetModeAlignment | Statistic::ModeRayleigh
+    ) && !(1..=dims.targets).contains(&m.k)
+    {
+        return Err(at(
+            "k",
+            format!(
+                "`{}` needs a target mode k in 1..={} (the task's target channels), got {}",
+                m.statistic, dims.targets, m.k
+            ),
+        ));
+    }
+    if m.statistic == Statistic::Outputs && m.size.is_some_and(|s| s == 0 || s > dims.time) {
+        return Err(at(
+            "size",
+            format!(
+                "outputs keeps the last `size` of {} steps; size must lie in 1..={}",
+                dims.time, dims.time
+            ),
+        ));
+    }
+    if !m.at.is_empty() {
+        let Some(t) = &spec.train else {
+            return Err(at(
+                "at",
+                "`at` selects training checkpoints; this spec has no [train] table".into(),
+            ));
+        };
+        let checkpoints = if t.measure_at.is_empty() {
+            vec![t.iterations]
+        } else {
+            t.measure_at.clone()
+        };
+        if let Some(it) = m.at.iter().find(|it| !checkpoints.contains(it)) {
+            return Err(at(
+                "at",
+                format!("iteration {it} is not a checkpoint of train.measure_at ({checkpoints:?})"),
             ));
         }
     }

@@ -169,6 +169,13 @@ pub struct TrainSpec {
     /// Measure at these iterations (checkpoints); default: only after training.
     #[serde(default)]
     pub measure_at: Vec<usize>,
+    /// Spec keys (dotted paths) that alone, with the spec seed, seed the run — initialisation,
+    /// planting, training set and batch order: points that agree on them start from one
+    /// initialisation and see the same batches (F10's Adam control, F9's cases), and specs that
+    /// agree on them and on model, task and training share one cached run (F4 and F10's nfps = 0).
+    /// Default: the point's own seed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seed_from: Vec<String>,
 }
 
 fn default_dataset() -> usize {
@@ -194,7 +201,8 @@ pub struct Measure {
     /// Matvec budget (randomized).
     #[serde(default = "default_budget")]
     pub budget: usize,
-    /// Eigenvalues reported (top_eigs / spectrum).
+    /// Eigenvalues reported (top_eigs / spectrum); target modes (target_mode_alignment: modes
+    /// 1..k; mode_rayleigh: mode k).
     #[serde(default = "default_k")]
     pub k: usize,
     /// Spec keys (dotted paths, e.g. `task.D_inp`) that alone, with the spec seed and the measure's
@@ -203,9 +211,14 @@ pub struct Measure {
     #[serde(default)]
     pub seed_from: Vec<String>,
     /// Size of a measurement-owned object: the Gaussian surrogate's n (`resolvent_gaussian`,
-    /// default H) or the filter length T_max (`scalar_filter`, default 20).
+    /// default H), the filter length T_max (`scalar_filter`, default 20) or the final steps kept
+    /// (`outputs`, default all).
     #[serde(default)]
     pub size: Option<usize>,
+    /// Training specs: measure only at these checkpoints (a subset of `train.measure_at`), e.g.
+    /// trajectories before, midway and after training. Default: every checkpoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at: Vec<usize>,
 }
 
 impl Measure {
@@ -360,6 +373,9 @@ pub struct Plot {
     /// Heatmap colour-bar label.
     #[serde(default)]
     pub colorbar_label: Option<String>,
+    /// Paths: the two `index` values (output channels) drawn against each other.
+    #[serde(default)]
+    pub channels: Option<[i64; 2]>,
     /// Regions: Gaussian smoothing σ in grid cells before thresholding.
     #[serde(default)]
     pub smooth: Option<f64>,

@@ -242,10 +242,16 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         ("batch_size", BASE.to_string() + &TRAIN.replace("batch_size = 2", "batch_size = 0"), vec![":28:", "train.batch_size"]),
         ("batch_gt_dataset", BASE.to_string() + &TRAIN.replace("batch_size = 2", "batch_size = 3"), vec![":28:", "train.batch_size", "training set"]),
         ("trainable", BASE.to_string() + TRAIN + "trainable = [\"rnn.weight_xx\"]\n", vec![":30:", "train.trainable", "rnn.weight_xx", "rnn.weight_hh_l0"]),
+        ("measure_at", BASE.replace("statistic = \"trace\"", "statistic = \"trace\"\nat = [1]") + TRAIN, vec![":20:", "measure[0].at", "not a checkpoint"]),
+        ("at_untrained", BASE.replace("statistic = \"trace\"", "statistic = \"trace\"\nat = [1]"), vec![":20:", "measure[0].at", "no [train] table"]),
+        ("train_seed_from", BASE.to_string() + TRAIN + "seed_from = [\"model.nope\"]\n", vec![":30:", "train.seed_from", "model.nope"]),
+        ("mode_k", BASE.replace("kind = \"gaussian_sequences\"\nn_samples = 2\nT = 5\nd_input = 2", "kind = \"flip_flop\"\nn_samples = 2\nT = 5").replace("operator = \"ntk\"\nstatistic = \"trace\"", "operator = \"output\"\nstatistic = \"target_mode_alignment\"\nk = 7"), vec![":19:", "measure[0].k", "target mode k in 1..=3"]),
+        ("outputs_size", BASE.replace("kind = \"gaussian_sequences\"\nn_samples = 2\nT = 5\nd_input = 2", "kind = \"flip_flop\"\nn_samples = 2\nT = 5").replace("operator = \"ntk\"\nstatistic = \"trace\"", "operator = \"output\"\nstatistic = \"outputs\"\nsize = 6"), vec![":19:", "measure[0].size", "1..=5"]),
         // 4. Charts checked against the table before any point is computed.
         ("plot_measure", BASE.to_string() + PLOT + "measures = [\"ntk trcae\"]\n", vec![":27:", "plot[0].measures", "did you mean `ntk trace`"]),
         ("plot_column", BASE.to_string() + &PLOT.replace("model.gain", "model.gian"), vec![":26:", "plot[0].x", "did you mean `model.gain`"]),
         ("plot_filter", BASE.to_string() + PLOT + "filter = { \"model.dt\" = 1.0 }\n", vec![":27:", "plot[0].filter", "model.dt"]),
+        ("plot_paths", BASE.to_string() + PLOT + "kind = \"paths\"\n", vec![":27:", "plot[0].kind", "channels"]),
         ("plot_twice", BASE.to_string() + PLOT + PLOT, vec![":29:", "plot[1].file", "also written"]),
         ("plot_panels", BASE.to_string() + &PLOT.replace("x = \"model.gain\"", "x = \"model.gain\"\ny = \"model.gain\"\nkind = \"heatmap\"\npanels = \"model.gain\""), vec![":29:", "plot[0].panels", "line, cumulative and modes"]),
         // 5. Claims and the notes that quote them.
@@ -268,5 +274,5 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(n, 34);
+    assert_eq!(n, 40);
 }

@@ -24,6 +24,7 @@ mod build;
 pub mod checks;
 pub mod direct;
 mod error;
+mod outputs;
 mod training;
 
 use build::{Built, build_model};
@@ -118,22 +119,8 @@ fn rows_of(m: &Measure, seed: u64, vals: Vec<Val>) -> Vec<Row> {
 /// The seed of a measurement with `seed_from`: a hash of the spec seed, the measure's name and the
 /// values of the named keys in the resolved spec.
 fn shared_seed(spec: &Spec, m: &Measure) -> Result<u64> {
-    let doc = toml::Value::try_from(spec)
-        .map_err(|e| MeasureError::Unsupported(format!("spec not serialisable: {e}")))?;
-    let mut h = blake3::Hasher::new();
-    h.update(&spec.experiment.seed.to_le_bytes());
-    h.update(m.name.as_bytes());
-    for key in &m.seed_from {
-        let v = key
-            .split('.')
-            .try_fold(&doc, |v, part| v.get(part))
-            .ok_or_else(|| {
-                MeasureError::Unsupported(format!("seed_from key `{key}` is not in the spec"))
-            })?;
-        h.update(key.as_bytes());
-        h.update(v.to_string().as_bytes());
-    }
-    Ok(crate::cache::seed_of(h.finalize()))
+    crate::cache::keyed_seed(spec, m.name.as_bytes(), &m.seed_from)
+        .map_err(MeasureError::Unsupported)
 }
 
 /// The seed of measurement `mi`: its own stream of the point seed, or the `seed_from` hash.
@@ -155,7 +142,13 @@ pub fn point_data(spec: &Spec, task: &TaskConfig, seed: u64) -> Result<Dataset> 
 pub(crate) const DATA_SEED: u64 = 0x5EED_DA7A;
 
 /// Computes every measurement of one resolved point.
-pub fn compute_point(spec: &Spec, task: &TaskConfig, seed: u64) -> Result<Vec<Row>> {
+/// `runs` is the folder of cached training runs (none: train without caching).
+pub fn compute_point(
+    spec: &Spec,
+    task: &TaskConfig,
+    seed: u64,
+    runs: Option<&std::path::Path>,
+) -> Result<Vec<Row>> {
     // faer's factorisations and operator products follow its global parallelism: sequential, so a
     // point's numbers never depend on the thread count (parallelism is across points and chunks).
     gentk_linalg::kernels::pin_sequential();
@@ -183,7 +176,7 @@ pub fn compute_point(spec: &Spec, task: &TaskConfig, seed: u64) -> Result<Vec<Ro
     let mut built = build_model(spec, data.n_in, seed)?;
     let outputs = spec.model.outputs.unwrap_or(data.n_out.max(1));
     let mut readout = Readout::init(spec.model.hidden, outputs, true, seed)?;
-    let snaps = training::snapshots(spec, task, &mut built, &mut readout, seed)?;
+    let snaps = training::snapshots(spec, task, &mut built, &mut readout, seed, runs)?;
     let mut rows = Vec::new();
     for snap in snaps {
         *built.params_mut() = snap.model;
@@ -199,6 +192,13 @@ pub fn compute_point(spec: &Spec, task: &TaskConfig, seed: u64) -> Result<Vec<Ro
             seed,
         };
         for (mi, m) in spec.measures.iter().enumerate() {
+            if !m.at.is_empty()
+                && !snap
+                    .iteration
+                    .is_some_and(|it| m.at.contains(&(it as usize)))
+            {
+                continue;
+            }
             let mseed = measure_seed(spec, mi, m, seed).map_err(|e| e.in_measure(&m.name))?;
             let r = measure_snapshot(&at, m, mseed).map_err(|e| e.in_measure(&m.name))?;
             rows.extend(r.into_iter().map(|row| Row {
@@ -233,6 +233,9 @@ fn measure_snapshot(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Vec<Row
     use Statistic as S;
     let seed = s.seed;
     Ok(match (m.operator, m.statistic) {
+        (_, S::TargetModeAlignment) => outputs::alignment(s, m, seed)?,
+        (_, S::ModeRayleigh) => outputs::mode_rayleigh(s, m, seed)?,
+        (_, S::Outputs) => outputs::trajectories(s, m, seed),
         (_, S::TargetRayleigh | S::AlignmentInit) => rows_of(m, seed, vec![special(s, m, mseed)?]),
         (_, S::TimeSpectrum) => {
             let (values, matvecs) = time_spectrum(s, m)?;

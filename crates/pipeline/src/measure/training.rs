@@ -1,6 +1,10 @@
 //! The snapshots a point measures: its initialisation, or — with a `[train]` table — the checkpoints
 //! of a BPTT run at the `measure_at` iterations (default: after the last iteration), each with the
-//! model and readout parameters and the loss.
+//! model and readout parameters and the loss. A run is cached on its own (under
+//! [`crate::cache::RUNS_DIR`]), keyed by what determines it, so specs that train the same model the
+//! same way (F4 and F10's nfps = 0) share one run.
+
+use std::path::Path;
 
 use gentk_models::{Batch, Optimizer, Params, Readout, TrainConfig, train};
 use gentk_spec::{OptimizerKind, Spec};
@@ -28,6 +32,7 @@ pub(crate) fn snapshots(
     built: &mut Built,
     readout: &mut Readout,
     seed: u64,
+    runs: Option<&Path>,
 ) -> Result<Vec<Snap>> {
     let (t, model) = match (&spec.train, built) {
         (None, built) => {
@@ -45,6 +50,25 @@ pub(crate) fn snapshots(
             ));
         }
     };
+    let key = crate::cache::run_key(spec, t, seed)
+        .map_err(|e| MeasureError::Unsupported(format!("training run not hashable: {e}")))?;
+    if let Some(cps) = runs.and_then(|dir| crate::cache::load_run(dir, &key)) {
+        let (ml, rl) = (
+            model.params().layout().clone(),
+            readout.params().layout().clone(),
+        );
+        return cps
+            .into_iter()
+            .map(|c| {
+                Ok(Snap {
+                    iteration: Some(c.iteration),
+                    model: Params::from_values(ml.clone(), c.model)?,
+                    readout: Params::from_values(rl.clone(), c.readout)?,
+                    loss: Some(c.loss),
+                })
+            })
+            .collect();
+    }
     let data_seed = seed ^ super::DATA_SEED;
     // The training set: `dataset_size` noisy trials of the task, drawn on their own (the analysed
     // trials are the task's first `task.batch` noise-free ones).
@@ -97,5 +121,18 @@ pub(crate) fn snapshots(
             Ok(())
         },
     )?;
+    if let Some(dir) = runs {
+        let cps: Vec<crate::cache::Checkpoint> = snaps
+            .iter()
+            .map(|s| crate::cache::Checkpoint {
+                iteration: s.iteration.unwrap_or(0),
+                model: s.model.values().to_vec(),
+                readout: s.readout.values().to_vec(),
+                loss: s.loss.unwrap_or(f64::NAN),
+            })
+            .collect();
+        // A run that cannot be stored (a non-finite loss) is simply recomputed next time.
+        let _ = crate::cache::store_run(dir, &key, &cps);
+    }
     Ok(snaps)
 }

@@ -17,6 +17,7 @@ use crate::table::{Cell, Table};
 
 mod bars;
 mod heat;
+mod paths;
 pub use heat::{gaussian_smooth, region};
 
 static FONTS: Once = Once::new();
@@ -674,12 +675,15 @@ enum Content {
     Bars(bars::Bars),
     /// Scatter of two measures per point.
     Scatter(BTreeMap<String, Vec<(f64, f64)>>),
+    /// Output trajectories per trial.
+    Paths(paths::Paths),
     /// Line-type panels side by side: each panel's plot (its caption as title, its value as a
     /// filter) and content.
     Panels(Vec<(Plot, Content)>),
 }
 
-/// One line-type chart per value of `p.panels` (in the table's order of first appearance).
+/// One chart per value of `p.panels` among the rows the chart draws (its measures and filters),
+/// in the table's order of first appearance.
 fn panels(p: &Plot, t: &Table) -> std::result::Result<Vec<(Plot, Content)>, String> {
     let col = p.panels.as_deref().unwrap_or_default();
     let ci = t
@@ -688,9 +692,9 @@ fn panels(p: &Plot, t: &Table) -> std::result::Result<Vec<(Plot, Content)>, Stri
         .position(|c| c == col)
         .ok_or_else(|| format!("plot `{}`: the table has no column `{col}`", p.file))?;
     let mut values: Vec<&Cell> = Vec::new();
-    for r in &t.rows {
-        if !values.contains(&&r[ci]) {
-            values.push(&r[ci]);
+    for sel in select(p, t)? {
+        if !values.contains(&&sel.row[ci]) {
+            values.push(&sel.row[ci]);
         }
     }
     values
@@ -727,9 +731,12 @@ fn content(p: &Plot, t: &Table) -> std::result::Result<Content, String> {
         PlotKind::Regions => Content::Regions(heat::regions(p, t)?),
         PlotKind::Bars => Content::Bars(bars::bars(p, t)?),
         PlotKind::Scatter => Content::Scatter(bars::scatter(p, t)?),
-        PlotKind::Line | PlotKind::Cumulative | PlotKind::Modes if p.panels.is_some() => {
+        PlotKind::Line | PlotKind::Cumulative | PlotKind::Modes | PlotKind::Paths
+            if p.panels.is_some() =>
+        {
             Content::Panels(panels(p, t)?)
         }
+        PlotKind::Paths => Content::Paths(paths::paths(p, t)?),
         PlotKind::Line | PlotKind::Cumulative | PlotKind::Modes => {
             let mut vlines: Vec<f64> = p
                 .vline
@@ -784,6 +791,7 @@ where
         Content::Regions(g) => heat::draw_regions(root, p, g),
         Content::Bars(b) => bars::draw_bars(root, p, b),
         Content::Scatter(d) => bars::draw_scatter(root, p, d),
+        Content::Paths(d) => paths::draw_paths(root, p, d),
     }
 }
 
