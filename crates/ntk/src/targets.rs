@@ -45,10 +45,9 @@ pub fn target_modes(y: MatRef<'_, f64>) -> Result<TargetModes> {
         start = end;
     }
     for j in 0..c {
-        let big =
-            (0..c)
-                .map(|i| v[(i, j)])
-                .fold(0.0f64, |a, x| if x.abs() > a.abs() { x } else { a });
+        let big = (0..c)
+            .map(|i| v[(i, j)])
+            .fold(0.0f64, |a, x| if x.abs() > a.abs() { x } else { a });
         if big < 0.0 {
             for i in 0..c {
                 v[(i, j)] = -v[(i, j)];

@@ -21,6 +21,8 @@ struct Key<'a> {
     seed: u64,
     model: &'a gentk_spec::ModelSpec,
     task: &'a gentk_spec::TaskSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: &'a Option<gentk_spec::TargetSpec>,
     train: &'a Option<gentk_spec::TrainSpec>,
     measures: &'a [gentk_spec::Measure],
     point: Vec<(String, String)>,
@@ -34,6 +36,7 @@ pub fn point_key(spec: &Spec, point: &Point) -> Result<String, serde_json::Error
         seed: spec.experiment.seed,
         model: &spec.model,
         task: &spec.task,
+        target: &spec.target,
         train: &spec.train,
         measures: &spec.measures,
         point: point
@@ -96,6 +99,8 @@ struct RunKey<'a> {
     seed: u64,
     model: &'a gentk_spec::ModelSpec,
     task: &'a gentk_spec::TaskSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: &'a Option<gentk_spec::TargetSpec>,
     train: &'a gentk_spec::TrainSpec,
 }
 
@@ -110,6 +115,7 @@ pub fn run_key(
         seed,
         model: &spec.model,
         task: &spec.task,
+        target: &spec.target,
         train,
     })?;
     Ok(blake3::hash(json.as_bytes()).to_hex().to_string())

@@ -20,11 +20,12 @@ pub mod sweep;
 pub use error::{Invalid, Result, SpecError};
 pub use limits::Limits;
 pub use names::{
-    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, Statistic, Variant,
+    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, Statistic, TargetCase,
+    Variant,
 };
 pub use plan::{Plan, PlannedPoint, SpecFile, load, resolve, resolve_with};
 pub use schema::{
     Aggregate, Axis, AxisGen, Bound, Claim, Comparison, Experiment, Measure, ModelSpec, Plot,
-    Quantity, Select, Spec, Sql, Sweep, TaskSpec, TrainSpec, VlineWhere,
+    Quantity, Select, Spec, Sql, Sweep, TargetSpec, TaskSpec, TrainSpec, VlineWhere,
 };
 pub use sweep::Point;

@@ -226,6 +226,11 @@ names! {
         ModeRayleigh = "mode_rayleigh",
         /// The readout's outputs ŷ[b, t, c] (index = channel c) over the last `size` steps.
         Outputs = "outputs",
+        /// The targets Y[b, t, c] of the analysed trials (index = channel c; F9's target panels).
+        Targets = "targets",
+        /// Mode energy ρ_k(y) = Σ_{i≤k} ⟨u_i, y⟩²/‖y‖² of the targets over the top temporal modes
+        /// u_i of C_h(A), k = 1..`k` (F9).
+        ModeEnergy = "mode_energy",
     }
 }
 
@@ -239,6 +244,22 @@ impl Statistic {
                 | Statistic::BiasSpace
                 | Statistic::BiasTime
         )
+    }
+}
+
+names! {
+    /// How a `[target]` is built from the model at initialisation (F9's cases).
+    TargetCase {
+        /// The top temporal NTK mode u₁ of C_h(NTK_S) itself (no trial scaling): a target wholly
+        /// in the dominant mode (gentk's control for claim 4).
+        TopMode = "top_mode",
+        /// Case I: the top temporal NTK mode u₁ of C_h(NTK_S), trials scaled −0.5 (first half) and
+        /// 0.3 (second half).
+        Preferred = "preferred",
+        /// Case II: (ŷ_I + ŷ_III)/√2 of the unit-RMS preferred and nullspace targets.
+        Mix = "mix",
+        /// Case III: zero except the last 20 steps, where trial b has 10 + b (× −3 for b ≥ 5).
+        Nullspace = "nullspace",
     }
 }
 

@@ -432,6 +432,37 @@ pub fn validate(spec: &Spec) -> Result<(TaskConfig, PointDims), Invalid> {
             ));
         }
     }
+    if spec.target.is_some() {
+        if !model.arch.is_recurrent() {
+            return Err(Invalid::new(
+                key("target"),
+                format!(
+                    "a built target needs a recurrent model (its temporal NTK modes), not arch `{}`",
+                    model.arch
+                ),
+            ));
+        }
+        if dims.outputs != 1 {
+            return Err(Invalid::new(
+                key("model.outputs"),
+                format!(
+                    "a built target has one channel, so the readout needs one output, not {}",
+                    dims.outputs
+                ),
+            ));
+        }
+        if let Some(t) = &spec.train
+            && (t.batch_size != spec.task.batch || t.dataset_size != spec.task.batch)
+        {
+            return Err(Invalid::new(
+                key("train.batch_size"),
+                format!(
+                    "with a built target, training fits the {} analysed trials full-batch: set batch_size = dataset_size = task.batch = {}",
+                    spec.task.batch, spec.task.batch
+                ),
+            ));
+        }
+    }
     let doc =
         toml::Value::try_from(spec).map_err(|e| Invalid::new(KeyPath::default(), e.to_string()))?;
     for k in spec.train.iter().flat_map(|t| &t.seed_from) {

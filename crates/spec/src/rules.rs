@@ -157,6 +157,15 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, NotSuppor
             ..BASE
         },
         (O::Output, S::Outputs) => BASE,
+        (O::Output, S::Targets) => Needs {
+            targets: true,
+            ..BASE
+        },
+        (O::K | O::Ntk | O::PpStar, S::ModeEnergy) => Needs {
+            exact: Dense::Sites,
+            targets: true,
+            ..BASE
+        },
         (O::Training, S::Loss) => Needs {
             train: true,
             ..BASE
@@ -198,12 +207,14 @@ impl PointDims {
         } else {
             task.time
         };
+        // A built `[target]` has one channel, and the readout one output unless set otherwise.
+        let targets = if spec.target.is_some() { 1 } else { task.n_out };
         PointDims {
             batch: spec.task.batch,
             time,
             hidden: spec.model.hidden,
-            outputs: spec.model.outputs.unwrap_or(task.n_out.max(1)),
-            targets: task.n_out,
+            outputs: spec.model.outputs.unwrap_or(targets.max(1)),
+            targets,
         }
     }
 

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::names::{
-    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, Statistic, Variant,
+    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, Statistic, TargetCase,
+    Variant,
 };
 
 /// A whole spec file (after preset resolution).
@@ -20,6 +21,9 @@ pub struct Spec {
     pub model: ModelSpec,
     /// The data.
     pub task: TaskSpec,
+    /// Optional target built from the model at initialisation, replacing the task's targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetSpec>,
     /// Optional training before (and during) the measurements.
     #[serde(default)]
     pub train: Option<TrainSpec>,
@@ -137,6 +141,16 @@ pub struct TaskSpec {
     /// The generator (`kind = "memory_pro"`, …).
     #[serde(flatten)]
     pub config: toml::Table,
+}
+
+/// A target built for the model instead of the task's (F9): one output channel on the analysed
+/// trials, rescaled to unit RMS. The readout then has one output, and training fits this target
+/// on the analysed trials themselves (full batch).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    /// Which target.
+    pub case: TargetCase,
 }
 
 /// Training (BPTT) before measuring.

@@ -247,6 +247,8 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         ("train_seed_from", BASE.to_string() + TRAIN + "seed_from = [\"model.nope\"]\n", vec![":30:", "train.seed_from", "model.nope"]),
         ("mode_k", BASE.replace("kind = \"gaussian_sequences\"\nn_samples = 2\nT = 5\nd_input = 2", "kind = \"flip_flop\"\nn_samples = 2\nT = 5").replace("operator = \"ntk\"\nstatistic = \"trace\"", "operator = \"output\"\nstatistic = \"target_mode_alignment\"\nk = 7"), vec![":19:", "measure[0].k", "target mode k in 1..=3"]),
         ("outputs_size", BASE.replace("kind = \"gaussian_sequences\"\nn_samples = 2\nT = 5\nd_input = 2", "kind = \"flip_flop\"\nn_samples = 2\nT = 5").replace("operator = \"ntk\"\nstatistic = \"trace\"", "operator = \"output\"\nstatistic = \"outputs\"\nsize = 6"), vec![":19:", "measure[0].size", "1..=5"]),
+        ("target_outputs", BASE.replace("hidden = 4", "hidden = 4\noutputs = 3") + "\n[target]\ncase = \"preferred\"\n", vec![":8:", "model.outputs", "one output"]),
+        ("target_full_batch", BASE.to_string() + "\n[target]\ncase = \"nullspace\"\n" + &TRAIN.replace("dataset_size = 2", "dataset_size = 4"), vec![":31:", "train.batch_size", "full-batch"]),
         // 4. Charts checked against the table before any point is computed.
         ("plot_measure", BASE.to_string() + PLOT + "measures = [\"ntk trcae\"]\n", vec![":27:", "plot[0].measures", "did you mean `ntk trace`"]),
         ("plot_column", BASE.to_string() + &PLOT.replace("model.gain", "model.gian"), vec![":26:", "plot[0].x", "did you mean `model.gain`"]),
@@ -274,5 +276,5 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(n, 40);
+    assert_eq!(n, 42);
 }

@@ -25,6 +25,7 @@ pub mod checks;
 pub mod direct;
 mod error;
 mod outputs;
+mod target;
 mod training;
 
 use build::{Built, build_model};
@@ -165,7 +166,7 @@ pub fn compute_point(
         }
         return Ok(rows);
     }
-    let data = point_data(spec, task, seed)?;
+    let mut data = point_data(spec, task, seed)?;
     if spec.model.arch == Arch::Attention {
         let mut rows = Vec::new();
         for (mi, vals) in attention::measure_all(spec, &data, seed)? {
@@ -174,9 +175,14 @@ pub fn compute_point(
         return Ok(rows);
     }
     let mut built = build_model(spec, data.n_in, seed)?;
+    if let Some(t) = &spec.target {
+        data = target::build(t.case, &built, &data, seed)?;
+    }
     let outputs = spec.model.outputs.unwrap_or(data.n_out.max(1));
     let mut readout = Readout::init(spec.model.hidden, outputs, true, seed)?;
-    let snaps = training::snapshots(spec, task, &mut built, &mut readout, seed, runs)?;
+    // A built target is fitted on the analysed trials themselves.
+    let fixed = spec.target.is_some().then_some(&data);
+    let snaps = training::snapshots(spec, task, &mut built, &mut readout, seed, runs, fixed)?;
     let mut rows = Vec::new();
     for snap in snaps {
         *built.params_mut() = snap.model;
@@ -233,6 +239,8 @@ fn measure_snapshot(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Vec<Row
     use Statistic as S;
     let seed = s.seed;
     Ok(match (m.operator, m.statistic) {
+        (_, S::ModeEnergy) => rows_of(m, seed, mode_energy(s, m, mseed)?),
+        (_, S::Targets) => outputs::targets(s, m, seed),
         (_, S::TargetModeAlignment) => outputs::alignment(s, m, seed)?,
         (_, S::ModeRayleigh) => outputs::mode_rayleigh(s, m, seed)?,
         (_, S::Outputs) => outputs::trajectories(s, m, seed),
@@ -528,62 +536,113 @@ fn time_spectrum(s: &Snapshot<'_>, m: &Measure) -> Result<(Vec<f64>, i64)> {
     }
 }
 
+/// Top-k eigenpairs of the temporal compression C_h = compress_sum over hidden units (keep batch,
+/// time) of a symmetric operator, as [B, T] curves: exact (materialised) when `exact` and B·T fits,
+/// else by the block eigensolver within `budget` applications. Signs are fixed so each mode's
+/// largest-magnitude entry is positive.
+pub(crate) fn time_modes<A: LinearOp>(
+    a: &A,
+    k: usize,
+    exact: bool,
+    budget: usize,
+    seed: u64,
+) -> Result<gentk_ntk::analysis::Modes> {
+    let c = Compress::sum(a, TIME)?;
+    let shape = c.shape_in().clone();
+    let (b, t) = (shape.axes()[0].size, shape.axes()[1].size);
+    let k = k.min(b * t);
+    let mut r = top_modes(
+        &c,
+        k,
+        EigOptions {
+            max_matvecs: budget.max(2 * k),
+            dense_limit: if exact { EXACT_LIMIT } else { 0 },
+            seed,
+            ..Default::default()
+        },
+    )?;
+    for v in &mut r.vectors {
+        let big = v
+            .iter()
+            .copied()
+            .fold(0.0f64, |acc, x| if x.abs() > acc.abs() { x } else { acc });
+        if big < 0.0 {
+            v.iter_mut().for_each(|x| *x = -*x);
+        }
+    }
+    Ok(r)
+}
+
+/// [`time_modes`] of the measure's operator at a snapshot (`k` modes).
+fn operator_time_modes(
+    s: &Snapshot<'_>,
+    m: &Measure,
+    k: usize,
+    seed: u64,
+) -> Result<gentk_ntk::analysis::Modes> {
+    let exact = m.estimator == Estimator::Exact;
+    let g = s.ntk();
+    match m.operator {
+        Operator::K => time_modes(&g.k()?, k, exact, m.budget, seed),
+        Operator::Ntk => time_modes(&g.ntk()?, k, exact, m.budget, seed),
+        Operator::PpStar => time_modes(&g.pp_star(), k, exact, m.budget, seed),
+        op => Err(MeasureError::Unsupported(format!(
+            "temporal modes of `{op}`"
+        ))),
+    }
+}
+
 /// A mode component: (mode index, trial, step, value).
 type ModeEntry = (i64, i64, i64, f64);
 
-/// Top-k eigenvectors of the temporal compression C (keep batch, time) of a symmetric operator, as
-/// [B, T] curves; signs fixed so each mode's largest-magnitude entry is positive. Also the
-/// applications of C the eigensolver made.
+/// Top-k eigenvectors of the temporal compression of the measure's operator as [B, T] curves
+/// (kpflow's weighted λ_i² u_i when asked), and the applications the eigensolver made.
 fn temporal_modes(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<(Vec<ModeEntry>, i64)> {
-    fn of<A: LinearOp>(a: &A, m: &Measure, seed: u64) -> Result<(Vec<ModeEntry>, i64)> {
-        let c = Compress::sum(a, TIME)?;
-        let shape = c.shape_in().clone();
-        let (b, t) = (shape.axes()[0].size, shape.axes()[1].size);
-        let k = m.k.min(b * t);
-        let dense_limit = if m.estimator == Estimator::Exact {
-            EXACT_LIMIT
+    let r = operator_time_modes(s, m, m.k, seed)?;
+    let t = s.ro.time;
+    let weighted = m.statistic == Statistic::TemporalModesWeighted;
+    let mut out = Vec::new();
+    for (i, v) in r.vectors.iter().enumerate() {
+        let w = if weighted {
+            r.values[i] * r.values[i]
         } else {
-            0
+            1.0
         };
-        let r = top_modes(
-            &c,
-            k,
-            EigOptions {
-                max_matvecs: m.budget.max(2 * k),
-                dense_limit,
-                seed,
-                ..Default::default()
-            },
-        )?;
-        let mut out = Vec::new();
-        // kpflow's "weighted mode" λ_i² u_i (PAPER F3) when asked; unit eigenvectors otherwise.
-        let weighted = m.statistic == Statistic::TemporalModesWeighted;
-        for (i, v) in r.vectors.iter().enumerate() {
-            let w = if weighted {
-                r.values[i] * r.values[i]
-            } else {
-                1.0
-            };
-            let big = v
-                .iter()
-                .copied()
-                .fold(0.0f64, |acc, x| if x.abs() > acc.abs() { x } else { acc });
-            let sign = if big < 0.0 { -1.0 } else { 1.0 };
-            for (pos, x) in v.iter().enumerate() {
-                out.push((i as i64, (pos / t) as i64, (pos % t) as i64, w * sign * x));
-            }
+        for (pos, x) in v.iter().enumerate() {
+            out.push((i as i64, (pos / t) as i64, (pos % t) as i64, w * x));
         }
-        Ok((out, r.matvecs as i64))
     }
-    let g = s.ntk();
-    match m.operator {
-        Operator::K => of(&g.k()?, m, seed),
-        Operator::Ntk => of(&g.ntk()?, m, seed),
-        Operator::PpStar => of(&g.pp_star(), m, seed),
-        op => Err(MeasureError::Unsupported(format!(
-            "temporal_modes of `{op}`"
-        ))),
-    }
+    Ok((out, r.matvecs as i64))
+}
+
+/// Mode energies ρ_k(y) = Σ_{i≤k} Σ_c ⟨u_i, y_c⟩²/‖y‖², k = 1..`m.k`, of the targets y over the top
+/// temporal modes u_i of the measure's operator (F9: how much of a target the dominant NTK modes
+/// hold).
+fn mode_energy(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
+    let r = operator_time_modes(s, m, m.k, seed)?;
+    let d = s.data;
+    let total: f64 = d.targets.iter().map(|x| x * x).sum();
+    let mut acc = 0.0;
+    Ok(r.vectors
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            for c in 0..d.n_out {
+                let dot: f64 = u
+                    .iter()
+                    .enumerate()
+                    .map(|(site, x)| x * d.targets[site * d.n_out + c])
+                    .sum();
+                acc += dot * dot;
+            }
+            Val {
+                index: Some(i as i64 + 1),
+                matvecs: r.matvecs as i64,
+                exact: m.estimator == Estimator::Exact,
+                ..Val::one(acc / total)[0]
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

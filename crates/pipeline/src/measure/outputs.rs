@@ -61,7 +61,24 @@ pub(super) fn mode_rayleigh(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<
 pub(super) fn trajectories(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Vec<Row> {
     debug_assert_eq!(m.statistic, Statistic::Outputs);
     let yhat = s.readout.apply(&s.ro.states);
-    let (b, t, n_y) = (s.ro.batch, s.ro.time, s.readout.output_size());
+    per_site(
+        &yhat,
+        s.ro.batch,
+        s.ro.time,
+        s.readout.output_size(),
+        m,
+        seed,
+    )
+}
+
+/// The targets Y[b, t, c] of the analysed trials (the built `[target]` when there is one).
+pub(super) fn targets(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Vec<Row> {
+    let d = s.data;
+    per_site(&d.targets, d.n, d.time, d.n_out, m, seed)
+}
+
+/// Rows of a `[B, T, n_y]` array over the last `size` steps: index = channel, with trial and step.
+fn per_site(yhat: &[f64], b: usize, t: usize, n_y: usize, m: &Measure, seed: u64) -> Vec<Row> {
     let first = t - m.size.unwrap_or(t).min(t);
     let base = base_row(m, seed);
     let mut rows = Vec::with_capacity(b * (t - first) * n_y);

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use gentk_models::{Batch, Optimizer, Params, Readout, TrainConfig, train};
 use gentk_spec::{OptimizerKind, Spec};
-use gentk_tasks::{BatchSampler, TaskConfig, generate};
+use gentk_tasks::{BatchSampler, Dataset, TaskConfig, generate};
 
 use super::build::Built;
 use super::error::{MeasureError, Result};
@@ -33,6 +33,7 @@ pub(crate) fn snapshots(
     readout: &mut Readout,
     seed: u64,
     runs: Option<&Path>,
+    fixed: Option<&Dataset>,
 ) -> Result<Vec<Snap>> {
     let (t, model) = match (&spec.train, built) {
         (None, built) => {
@@ -70,10 +71,16 @@ pub(crate) fn snapshots(
             .collect();
     }
     let data_seed = seed ^ super::DATA_SEED;
-    // The training set: `dataset_size` noisy trials of the task, drawn on their own (the analysed
-    // trials are the task's first `task.batch` noise-free ones).
-    let train_data = generate(&task.with_samples(t.dataset_size), true, data_seed ^ 1)?;
-    let mut sampler = BatchSampler::new(t.batch_size, true, seed ^ 2)?;
+    // The training set: `dataset_size` noisy trials of the task, drawn on their own, or the fixed
+    // trials (a built target's analysed trials, in order: full batch).
+    let (train_data, shuffle) = match fixed {
+        Some(d) => (d.clone(), false),
+        None => (
+            generate(&task.with_samples(t.dataset_size), true, data_seed ^ 1)?,
+            true,
+        ),
+    };
+    let mut sampler = BatchSampler::new(t.batch_size, shuffle, seed ^ 2)?;
     let optimizer = match t.optimizer {
         OptimizerKind::Adam => Optimizer::adam(t.lr),
         OptimizerKind::Sgd => Optimizer::Sgd {
