@@ -29,6 +29,7 @@ pub mod params;
 pub mod readout;
 pub mod recursion;
 pub mod rollout;
+pub mod teacher;
 pub mod train;
 pub mod weights;
 
@@ -41,6 +42,7 @@ pub use error::{ModelError, Result};
 pub use params::{ParamEntry, ParamLayout, Params};
 pub use readout::Readout;
 pub use rollout::{Recurrent, Rollout, SiteFactor, StepModel, WeightSite};
+pub use teacher::{StudentCase, TeacherStudent};
 pub use train::{
     Batch, CallbackError, Checkpoint, LossGrad, Optimizer, TrainConfig, TrainError, TrainReport,
     batch_loss_grad, loss_and_grad, train,

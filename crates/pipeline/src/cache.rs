@@ -23,6 +23,8 @@ struct Key<'a> {
     task: &'a gentk_spec::TaskSpec,
     #[serde(skip_serializing_if = "Option::is_none")]
     target: &'a Option<gentk_spec::TargetSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    teacher: &'a Option<gentk_spec::TeacherSpec>,
     train: &'a Option<gentk_spec::TrainSpec>,
     measures: &'a [gentk_spec::Measure],
     point: Vec<(String, String)>,
@@ -37,6 +39,7 @@ pub fn point_key(spec: &Spec, point: &Point) -> Result<String, serde_json::Error
         model: &spec.model,
         task: &spec.task,
         target: &spec.target,
+        teacher: &spec.teacher,
         train: &spec.train,
         measures: &spec.measures,
         point: point
@@ -101,6 +104,8 @@ struct RunKey<'a> {
     task: &'a gentk_spec::TaskSpec,
     #[serde(skip_serializing_if = "Option::is_none")]
     target: &'a Option<gentk_spec::TargetSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    teacher: &'a Option<gentk_spec::TeacherSpec>,
     train: &'a gentk_spec::TrainSpec,
 }
 
@@ -116,6 +121,7 @@ pub fn run_key(
         model: &spec.model,
         task: &spec.task,
         target: &spec.target,
+        teacher: &spec.teacher,
         train,
     })?;
     Ok(blake3::hash(json.as_bytes()).to_hex().to_string())

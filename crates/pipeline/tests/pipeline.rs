@@ -324,3 +324,104 @@ fn training_runs_are_shared_across_points_and_specs_through_the_run_cache() {
         "a damaged run entry is recomputed, not read"
     );
 }
+
+/// The teacher–student setup and F11's target alignment against a dense reference: the student's
+/// NTK_S over the parameters its case trains (W: W_h only), materialised; C_h = kpflow's
+/// compress_mean over hidden units, (I ⊗ 1ᵀ) A (I ⊗ 1)/H; (yᵀ C_h y/yᵀy)/tr NTK_S with y the
+/// teacher's outputs. The held-out MSE is the
+/// student's readout against the same targets. Both agree with the runner to 1e-12.
+#[test]
+fn teacher_student_alignment_and_test_loss_match_a_dense_reference() {
+    use gentk_linalg::{LinearOp, materialize};
+    use gentk_models::{Recurrent, StudentCase, TeacherStudent};
+    let text = r#"
+[experiment]
+name = "ts"
+seed = 2
+[model]
+arch = "rnn"
+hidden = 4
+gain = 0.8
+[teacher]
+case = "W"
+[task]
+kind = "teacher_student"
+n_samples = 2
+T = 3
+input_dim = 3
+input_rank = 2
+batch = 2
+[[measure]]
+name = "align"
+operator = "ntk"
+statistic = "target_alignment"
+[[measure]]
+name = "mse"
+operator = "output"
+statistic = "loss"
+[[measure]]
+name = "trace"
+operator = "ntk"
+statistic = "trace"
+"#;
+    let d = tmp("teacher");
+    let sf = load(&write(&d, "ts.toml", text)).unwrap();
+    let plan = gentk_spec::resolve(&sf, "cpu").unwrap();
+    let pp = &plan.points[0];
+    let rows = gentk_pipeline::measure::compute_point(&pp.spec, &pp.task, 11, None).unwrap();
+    let got = |name: &str| rows.iter().find(|r| r.measure == name).unwrap().value;
+
+    let spec = &pp.spec;
+    let tseed = gentk_pipeline::cache::keyed_seed(spec, b"teacher", &[]).unwrap();
+    let ts = TeacherStudent::new(3, 4, 1, 1.0, 0.8, StudentCase::W, tseed).unwrap();
+    let data = gentk_pipeline::measure::point_data(spec, &pp.task, 11).unwrap();
+    let y = ts.targets(&data.inputs, data.n, data.time).unwrap();
+    let ro = ts
+        .student
+        .rollout(&data.inputs, data.n, data.time, None)
+        .unwrap();
+    let g = gentk_ntk::GlobalNtk::new(&ts.student, &ro).with_subset(StudentCase::W.trained());
+    let ntk = g.ntk().unwrap();
+    let a = materialize(&ntk, 4096).unwrap();
+    let (sites, h) = (data.n * data.time, 4);
+    assert_eq!(ntk.shape_in().numel(), sites * h);
+    let mut num = 0.0;
+    for s1 in 0..sites {
+        for s2 in 0..sites {
+            // kpflow's compress_mean: (I ⊗ 1ᵀ) A (I ⊗ 1)/H, every pair of hidden units.
+            let c: f64 = (0..h)
+                .flat_map(|i| (0..h).map(move |j| (i, j)))
+                .map(|(i, j)| a[(s1 * h + i, s2 * h + j)])
+                .sum::<f64>()
+                / h as f64;
+            num += y[s1] * c * y[s2];
+        }
+    }
+    let trace: f64 = (0..sites * h).map(|i| a[(i, i)]).sum();
+    let want = num / y.iter().map(|v| v * v).sum::<f64>() / trace;
+    assert!(
+        (got("trace") - trace).abs() <= 1e-12 * trace,
+        "trace {} vs {trace}",
+        got("trace")
+    );
+    assert!(
+        (got("align") - want).abs() <= 1e-12 * want.abs(),
+        "{} vs {want}",
+        got("align")
+    );
+    // Over all parameters the trace is larger: the subset is what the runner used.
+    let all = materialize(
+        &gentk_ntk::GlobalNtk::new(&ts.student, &ro).ntk().unwrap(),
+        4096,
+    )
+    .unwrap();
+    assert!((0..sites * h).map(|i| all[(i, i)]).sum::<f64>() > 1.01 * trace);
+    let yhat = ts.readout.apply(&ro.states);
+    let mse = yhat
+        .iter()
+        .zip(&y)
+        .map(|(p, q)| (p - q) * (p - q))
+        .sum::<f64>()
+        / y.len() as f64;
+    assert!((got("mse") - mse).abs() <= 1e-14 * mse.max(1.0));
+}

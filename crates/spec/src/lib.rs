@@ -21,11 +21,11 @@ pub use error::{Invalid, Result, SpecError};
 pub use limits::Limits;
 pub use names::{
     Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, Statistic, TargetCase,
-    Variant,
+    TeacherCase, Variant,
 };
 pub use plan::{Plan, PlannedPoint, SpecFile, load, resolve, resolve_with};
 pub use schema::{
     Aggregate, Axis, AxisGen, Bound, Claim, Comparison, Experiment, Measure, ModelSpec, Plot,
-    Quantity, Select, Spec, Sql, Sweep, TargetSpec, TaskSpec, TrainSpec, VlineWhere,
+    Quantity, Select, Spec, Sql, Sweep, TargetSpec, TaskSpec, TeacherSpec, TrainSpec, VlineWhere,
 };
 pub use sweep::Point;

@@ -231,6 +231,9 @@ names! {
         /// Mode energy ρ_k(y) = Σ_{i≤k} ⟨u_i, y⟩²/‖y‖² of the targets over the top temporal modes
         /// u_i of C_h(A), k = 1..`k` (F9).
         ModeEnergy = "mode_energy",
+        /// Target alignment (yᵀ C_h(A) y/yᵀy)/tr A with C_h = kpflow's compress_mean over hidden
+        /// units, (I ⊗ 1ᵀ) A (I ⊗ 1)/H, and y the targets (F11's "Target-NTK Alignment").
+        TargetAlignment = "target_alignment",
     }
 }
 
@@ -244,6 +247,16 @@ impl Statistic {
                 | Statistic::BiasSpace
                 | Statistic::BiasTime
         )
+    }
+}
+
+names! {
+    /// Which student weights a `[teacher]` setup draws afresh (× model.gain) and trains (PAPER §6.4).
+    TeacherCase {
+        /// A fresh orthogonal W_h; W_h trained.
+        W = "W",
+        /// Fresh xavier-normal input weights W_in; W_in and b_in trained.
+        Win = "Win",
     }
 }
 
@@ -347,6 +360,8 @@ names! {
         Inferno = "inferno",
         /// matplotlib's plasma.
         Plasma = "plasma",
+        /// matplotlib's cividis (F11's alignment maps).
+        Cividis = "cividis",
     }
 }
 

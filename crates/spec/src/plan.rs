@@ -432,6 +432,42 @@ pub fn validate(spec: &Spec) -> Result<(TaskConfig, PointDims), Invalid> {
             ));
         }
     }
+    if let Some(te) = &spec.teacher {
+        finite(key("teacher.gain"), "the teacher's gain", te.gain)?;
+        if model.arch != crate::Arch::Rnn {
+            return Err(Invalid::new(
+                key("model.arch"),
+                format!(
+                    "a [teacher] setup's student is the tanh RNN of PAPER §6.4: arch = \"rnn\", not `{}`",
+                    model.arch
+                ),
+            ));
+        }
+        if spec.target.is_some() {
+            return Err(Invalid::new(
+                key("target"),
+                "a [teacher] gives the targets; drop the [target] table",
+            ));
+        }
+        if dims.outputs != 1 {
+            return Err(Invalid::new(
+                key("model.outputs"),
+                format!(
+                    "the teacher has one output, so the readout needs one output, not {}",
+                    dims.outputs
+                ),
+            ));
+        }
+        if spec.train.as_ref().is_some_and(|t| t.trainable.is_some()) {
+            return Err(Invalid::new(
+                key("train.trainable"),
+                format!(
+                    "with a [teacher], teacher.case = \"{}\" decides what is trained; drop train.trainable",
+                    te.case
+                ),
+            ));
+        }
+    }
     if spec.target.is_some() {
         if !model.arch.is_recurrent() {
             return Err(Invalid::new(

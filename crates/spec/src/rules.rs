@@ -157,6 +157,14 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, NotSuppor
             ..BASE
         },
         (O::Output, S::Outputs) => BASE,
+        (O::Output, S::Loss) => Needs {
+            targets: true,
+            ..BASE
+        },
+        (O::Ntk | O::K | O::PpStar, S::TargetAlignment) => Needs {
+            targets: true,
+            ..BASE
+        },
         (O::Output, S::Targets) => Needs {
             targets: true,
             ..BASE
@@ -207,8 +215,12 @@ impl PointDims {
         } else {
             task.time
         };
-        // A built `[target]` has one channel, and the readout one output unless set otherwise.
-        let targets = if spec.target.is_some() { 1 } else { task.n_out };
+        // A built `[target]` or a teacher's output has one channel, and the readout one output unless set otherwise.
+        let targets = if spec.target.is_some() || spec.teacher.is_some() {
+            1
+        } else {
+            task.n_out
+        };
         PointDims {
             batch: spec.task.batch,
             time,

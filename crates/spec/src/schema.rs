@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::names::{
     Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, Statistic, TargetCase,
-    Variant,
+    TeacherCase, Variant,
 };
 
 /// A whole spec file (after preset resolution).
@@ -21,6 +21,10 @@ pub struct Spec {
     pub model: ModelSpec,
     /// The data.
     pub task: TaskSpec,
+    /// Optional teacher–student setup (PAPER §6.4): the model is the student, the targets the
+    /// teacher's outputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<TeacherSpec>,
     /// Optional target built from the model at initialisation, replacing the task's targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetSpec>,
@@ -141,6 +145,22 @@ pub struct TaskSpec {
     /// The generator (`kind = "memory_pro"`, …).
     #[serde(flatten)]
     pub config: toml::Table,
+}
+
+/// The teacher–student setup (PAPER §6.4, `three_task`; F11): a teacher tanh RNN (W_in
+/// xavier-normal, W_h orthogonal × `gain`, b_in = 0, no b_hh) with a frozen xavier-normal readout
+/// (b_out = 0) gives the targets; the student (`arch = "rnn"`) shares every weight with it except
+/// the `case` weights, drawn afresh × `model.gain`, which alone are trained and define the NTK.
+/// Teacher and student draws come from the spec seed alone, so every point of a sweep has the same
+/// teacher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeacherSpec {
+    /// Which weights the student draws afresh and trains.
+    pub case: TeacherCase,
+    /// The teacher's gain on W_h.
+    #[serde(default = "one")]
+    pub gain: f64,
 }
 
 /// A target built for the model instead of the task's (F9): one output channel on the analysed

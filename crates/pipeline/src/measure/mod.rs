@@ -9,14 +9,14 @@ use gentk_linalg::norms::{alignment, rel_diff};
 use gentk_linalg::rank::data_pr;
 use gentk_linalg::trace::{direct_one_sided, fhutch};
 use gentk_linalg::{Compress, Gram, LinearOp, PtraceVariant, materialize};
-use gentk_models::{Readout, Rollout};
+use gentk_models::{Readout, Rollout, StudentCase, TeacherStudent};
 use gentk_ntk::GlobalNtk;
 use gentk_ntk::analysis::{
     EXACT_LIMIT, Estimator as NtkEstimator, Keep, PsdStatistic, StatValue, TIME, statistic,
     top_modes,
 };
 use gentk_report::Row;
-use gentk_spec::{Arch, Estimator, Measure, Operator, Spec, Statistic, Variant};
+use gentk_spec::{Arch, Estimator, Measure, Operator, Spec, Statistic, TeacherCase, Variant};
 use gentk_tasks::{Dataset, TaskConfig, generate};
 
 pub mod attention;
@@ -174,15 +174,54 @@ pub fn compute_point(
         }
         return Ok(rows);
     }
-    let mut built = build_model(spec, data.n_in, seed)?;
+    let teacher = match &spec.teacher {
+        Some(te) => {
+            // Teacher and student from the spec seed alone: one teacher for the whole sweep.
+            let tseed = crate::cache::keyed_seed(spec, b"teacher", &[])
+                .map_err(MeasureError::Unsupported)?;
+            let case = match te.case {
+                TeacherCase::W => StudentCase::W,
+                TeacherCase::Win => StudentCase::Win,
+            };
+            let ts = TeacherStudent::new(
+                data.n_in,
+                spec.model.hidden,
+                1,
+                te.gain,
+                spec.model.gain,
+                case,
+                tseed,
+            )?;
+            data.targets = ts.targets(&data.inputs, data.n, data.time)?;
+            data.n_out = 1;
+            Some((ts, case))
+        }
+        None => None,
+    };
+    let (mut built, mut readout) = match &teacher {
+        Some((ts, _)) => (Built::Rec(Box::new(ts.student.clone())), ts.readout.clone()),
+        None => {
+            let built = build_model(spec, data.n_in, seed)?;
+            let outputs = spec.model.outputs.unwrap_or(data.n_out.max(1));
+            (
+                built,
+                Readout::init(spec.model.hidden, outputs, true, seed)?,
+            )
+        }
+    };
     if let Some(t) = &spec.target {
         data = target::build(t.case, &built, &data, seed)?;
     }
-    let outputs = spec.model.outputs.unwrap_or(data.n_out.max(1));
-    let mut readout = Readout::init(spec.model.hidden, outputs, true, seed)?;
-    // A built target is fitted on the analysed trials themselves.
-    let fixed = spec.target.is_some().then_some(&data);
-    let snaps = training::snapshots(spec, task, &mut built, &mut readout, seed, runs, fixed)?;
+    let source = match (&teacher, &spec.target) {
+        (Some((ts, case)), _) => training::TrainData::Teacher(ts, *case),
+        // A built target is fitted on the analysed trials themselves.
+        (None, Some(_)) => training::TrainData::Fixed(&data),
+        (None, None) => training::TrainData::Task,
+    };
+    let snaps = training::snapshots(spec, task, &mut built, &mut readout, seed, runs, source)?;
+    // The teacher's student: its NTK is over the tensors it trains (PAPER §6.4's kpflow takes
+    // every input and recurrent tensor whatever is trained).
+    let subset = teacher.as_ref().map(|(_, case)| case.trained());
     let mut rows = Vec::new();
     for snap in snaps {
         *built.params_mut() = snap.model;
@@ -196,6 +235,7 @@ pub fn compute_point(
             data: &data,
             loss: snap.loss,
             seed,
+            subset,
         };
         for (mi, m) in spec.measures.iter().enumerate() {
             if !m.at.is_empty()
@@ -225,11 +265,17 @@ pub(crate) struct Snapshot<'a> {
     data: &'a Dataset,
     loss: Option<f64>,
     seed: u64,
+    /// The parameters the NTK is taken over (default: all of the model's).
+    subset: Option<&'static [&'static str]>,
 }
 
 impl Snapshot<'_> {
     fn ntk(&self) -> GlobalNtk<'_> {
-        GlobalNtk::new(self.built.sm(), self.ro)
+        let g = GlobalNtk::new(self.built.sm(), self.ro);
+        match self.subset {
+            Some(names) => g.with_subset(names),
+            None => g,
+        }
     }
 }
 
@@ -240,6 +286,8 @@ fn measure_snapshot(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Vec<Row
     let seed = s.seed;
     Ok(match (m.operator, m.statistic) {
         (_, S::ModeEnergy) => rows_of(m, seed, mode_energy(s, m, mseed)?),
+        (_, S::TargetAlignment) => rows_of(m, seed, target_alignment(s, m, mseed)?),
+        (O::Output, S::Loss) => rows_of(m, seed, Val::one(outputs::test_loss(s))),
         (_, S::Targets) => outputs::targets(s, m, seed),
         (_, S::TargetModeAlignment) => outputs::alignment(s, m, seed)?,
         (_, S::ModeRayleigh) => outputs::mode_rayleigh(s, m, seed)?,
@@ -505,6 +553,51 @@ fn special(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Val> {
         }
         (st, op) => Err(MeasureError::Unsupported(format!(
             "statistic `{st}` of operator `{op}`"
+        ))),
+    }
+}
+
+/// F11's target alignment (yᵀ C_h(A) y/yᵀy)/tr A: C_h = kpflow's compress_mean over hidden units,
+/// (I ⊗ 1ᵀ) A (I ⊗ 1)/H, applied exactly to each target channel (one application of A each), tr A
+/// by the measure's estimator (its standard error carried over).
+fn target_alignment(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
+    fn of<A: LinearOp, F: LinearOp>(
+        s: &Snapshot<'_>,
+        a: &A,
+        factor: Option<&F>,
+        m: &Measure,
+        seed: u64,
+    ) -> Result<Vec<Val>> {
+        let c = Compress::mean(a, TIME)?;
+        let d = s.data;
+        let sites = d.n * d.time;
+        let (mut num, mut den) = (0.0, 0.0);
+        for ch in 0..d.n_out {
+            let y: Vec<f64> = (0..sites).map(|i| d.targets[i * d.n_out + ch]).collect();
+            let cy = gentk_linalg::LinearOpExt::apply(&c, &y)?;
+            num += y.iter().zip(&cy).map(|(p, q)| p * q).sum::<f64>();
+            den += y.iter().map(|p| p * p).sum::<f64>();
+        }
+        let trace = Measure {
+            statistic: Statistic::Trace,
+            ..m.clone()
+        };
+        let tr = psd(a, factor, &trace, &s.ntk().state_shape(), seed)?[0];
+        let value = num / den / tr.value;
+        Ok(vec![Val {
+            value,
+            stderr: tr.stderr.map(|se| value * se / tr.value),
+            matvecs: tr.matvecs + d.n_out as i64,
+            ..tr
+        }])
+    }
+    let g = s.ntk();
+    match m.operator {
+        Operator::Ntk => of(s, &g.ntk()?, Some(&g.dz_dtheta()?), m, seed),
+        Operator::K => of(s, &g.k()?, Some(&g.j_theta()?), m, seed),
+        Operator::PpStar => of(s, &g.pp_star(), Some(&g.p()), m, seed),
+        op => Err(MeasureError::Unsupported(format!(
+            "target_alignment of `{op}`"
         ))),
     }
 }

@@ -57,6 +57,18 @@ pub(super) fn mode_rayleigh(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<
     ))
 }
 
+/// The MSE of the outputs against the targets on the analysed trials, mean over (b, t, c): a
+/// held-out loss when the analysed trials are not trained on (F11's test MSE).
+pub(super) fn test_loss(s: &Snapshot<'_>) -> f64 {
+    let yhat = s.readout.apply(&s.ro.states);
+    let y = &s.data.targets;
+    yhat.iter()
+        .zip(y)
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum::<f64>()
+        / y.len().max(1) as f64
+}
+
 /// The outputs ŷ[b, t, c] over the last `size` steps (default all): index = channel c.
 pub(super) fn trajectories(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Vec<Row> {
     debug_assert_eq!(m.statistic, Statistic::Outputs);

@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use gentk_models::{Batch, Optimizer, Params, Readout, TrainConfig, train};
+use gentk_models::{
+    Batch, Optimizer, Params, Readout, StudentCase, TeacherStudent, TrainConfig, train,
+};
 use gentk_spec::{OptimizerKind, Spec};
 use gentk_tasks::{BatchSampler, Dataset, TaskConfig, generate};
 
@@ -25,6 +27,17 @@ pub(crate) struct Snap {
     pub loss: Option<f64>,
 }
 
+/// Where a run's batches come from (and, for a teacher, what it trains).
+pub(crate) enum TrainData<'a> {
+    /// `dataset_size` noisy trials of the task, drawn on their own; random batches.
+    Task,
+    /// These trials in order, full batch (a built target's analysed trials).
+    Fixed(&'a Dataset),
+    /// `dataset_size` trials of the task, drawn on their own and labelled by the teacher; random
+    /// batches; only the case's tensors are trained (the shared readout is frozen).
+    Teacher(&'a TeacherStudent, StudentCase),
+}
+
 /// The snapshots of a point (the model and readout are left at their final training state).
 pub(crate) fn snapshots(
     spec: &Spec,
@@ -33,7 +46,7 @@ pub(crate) fn snapshots(
     readout: &mut Readout,
     seed: u64,
     runs: Option<&Path>,
-    fixed: Option<&Dataset>,
+    source: TrainData<'_>,
 ) -> Result<Vec<Snap>> {
     let (t, model) = match (&spec.train, built) {
         (None, built) => {
@@ -71,14 +84,17 @@ pub(crate) fn snapshots(
             .collect();
     }
     let data_seed = seed ^ super::DATA_SEED;
-    // The training set: `dataset_size` noisy trials of the task, drawn on their own, or the fixed
-    // trials (a built target's analysed trials, in order: full batch).
-    let (train_data, shuffle) = match fixed {
-        Some(d) => (d.clone(), false),
-        None => (
-            generate(&task.with_samples(t.dataset_size), true, data_seed ^ 1)?,
-            true,
-        ),
+    let pool = || generate(&task.with_samples(t.dataset_size), true, data_seed ^ 1);
+    let (train_data, shuffle, trainable) = match source {
+        TrainData::Task => (pool()?, true, t.trainable.clone()),
+        TrainData::Fixed(d) => (d.clone(), false, t.trainable.clone()),
+        TrainData::Teacher(ts, case) => {
+            let mut d = pool()?;
+            d.targets = ts.targets(&d.inputs, d.n, d.time)?;
+            d.n_out = ts.readout.output_size();
+            let names = case.trained().iter().map(|n| n.to_string()).collect();
+            (d, true, Some(names))
+        }
     };
     let mut sampler = BatchSampler::new(t.batch_size, shuffle, seed ^ 2)?;
     let optimizer = match t.optimizer {
@@ -92,7 +108,7 @@ pub(crate) fn snapshots(
         optimizer,
         iterations: t.iterations,
         grad_clip: t.grad_clip,
-        trainable: t.trainable.clone(),
+        trainable,
         tol: t.tol,
         log_every: 20,
         checkpoint_every: 1,

@@ -24,6 +24,7 @@ pub fn colormap(name: Option<Colormap>, t: f64) -> RGBColor {
         Some(Colormap::Magma) => colorous::MAGMA,
         Some(Colormap::Inferno) => colorous::INFERNO,
         Some(Colormap::Plasma) => colorous::PLASMA,
+        Some(Colormap::Cividis) => colorous::CIVIDIS,
     };
     let t = if t.is_finite() {
         t.clamp(0.0, 1.0)
@@ -56,15 +57,18 @@ pub fn grid(p: &Plot, t: &Table, measure: Option<&str>) -> Result<Grid, String> 
     let yname =
         p.y.as_deref()
             .ok_or_else(|| format!("plot `{}`: needs `y` (a sweep column)", p.file))?;
-    let (xi, yi, vi, mi) = (col(&p.x)?, col(yname)?, col("value")?, col("measure")?);
+    let (xi, yi, vi) = (col(&p.x)?, col(yname)?, col("value")?);
     let want = measure
         .map(str::to_string)
         .or_else(|| p.measures.first().cloned());
-    let cells: Vec<(f64, f64, f64)> = t
-        .rows
-        .iter()
-        .filter(|r| want.as_ref().is_none_or(|m| &r[mi].to_string() == m))
-        .filter_map(|r| Some((num(&r[xi])?, num(&r[yi])?, num(&r[vi])?)))
+    // The rows of that one measure that pass the chart's filters.
+    let one = Plot {
+        measures: want.iter().cloned().collect(),
+        ..p.clone()
+    };
+    let cells: Vec<(f64, f64, f64)> = super::select(&one, t)?
+        .into_iter()
+        .filter_map(|sel| Some((num(&sel.row[xi])?, num(&sel.row[yi])?, num(&sel.row[vi])?)))
         .collect();
     let mut xs: Vec<f64> = cells.iter().map(|c| c.0).collect();
     let mut ys: Vec<f64> = cells.iter().map(|c| c.1).collect();
