@@ -8,7 +8,7 @@
 
 use polars::prelude::*;
 use polars::sql::SQLContext;
-use polars_lazy::frame::IntoLazy;
+use polars_lazy::frame::{IntoLazy, OptFlags};
 
 use crate::table::{Cell, Table};
 
@@ -87,10 +87,31 @@ pub fn frame_of(t: &Table) -> Result<DataFrame, QueryError> {
 pub fn run(t: &Table, sql: &str) -> Result<DataFrame, QueryError> {
     let mut ctx = SQLContext::new();
     ctx.register("t", frame_of(t)?.lazy());
-    // Without the optimizer: it drops an ORDER BY in front of a GROUP BY, and then a two-level
-    // aggregate (a GROUP BY over a CTE's groups) sums in hash order, which varies run to run.
     ctx.execute(sql)
-        .and_then(|lf| lf.without_optimizations().collect())
+        .and_then(|lf| lf.with_optimizations(claim_optimizations()).collect())
+        .map_err(|e| QueryError(e.to_string()))
+}
+
+/// The optimizations a claim's query runs with. Not the default set: polars' order-observation
+/// pass drops an ORDER BY in front of a GROUP BY, and then a two-level aggregate (a GROUP BY over
+/// a CTE's groups) sums in hash order, which varies run to run. But predicate and projection
+/// pushdown stay on: they change no result, and without them a self-join filtered in its WHERE
+/// (`FROM t a JOIN t b ON … WHERE a.measure = 'x'`) materialises the whole product of the table
+/// with itself first — hundreds of millions of rows for a table with trajectories in it, which
+/// exhausted memory.
+fn claim_optimizations() -> OptFlags {
+    OptFlags::TYPE_COERCION | OptFlags::PREDICATE_PUSHDOWN | OptFlags::PROJECTION_PUSHDOWN
+}
+
+/// The optimised plan of `sql` on the table, as polars prints it (to check where filters run).
+pub fn plan(t: &Table, sql: &str) -> Result<String, QueryError> {
+    let mut ctx = SQLContext::new();
+    ctx.register("t", frame_of(t)?.lazy());
+    ctx.execute(sql)
+        .and_then(|lf| {
+            lf.with_optimizations(claim_optimizations())
+                .describe_optimized_plan()
+        })
         .map_err(|e| QueryError(e.to_string()))
 }
 
@@ -204,5 +225,39 @@ mod tests {
                 .contains("not numeric")
         );
         assert!(query(&t, "SELECT value, value, value FROM t").is_err());
+    }
+}
+
+#[cfg(test)]
+mod pushdown {
+    use super::*;
+
+    /// A self-join filtered in its WHERE is filtered before the join, so it never materialises
+    /// the product of the table with itself.
+    #[test]
+    fn self_join_filters_run_before_the_join() {
+        let t = Table {
+            columns: vec!["measure".into(), "iteration".into(), "value".into()],
+            rows: (0..6)
+                .map(|i| {
+                    vec![
+                        Cell::S(Some(if i % 2 == 0 { "x" } else { "y" }.into())),
+                        Cell::I(Some(i / 2)),
+                        Cell::F(Some(i as f64)),
+                    ]
+                })
+                .collect(),
+        };
+        let sql = "SELECT max(a.value / b.value) FROM t a JOIN t b ON a.iteration = b.iteration \
+                   WHERE a.measure = 'y' AND b.measure = 'x' AND b.value > 0";
+        let p = plan(&t, sql).unwrap();
+        let join = p.find("JOIN").unwrap_or_else(|| panic!("no join in:\n{p}"));
+        let after = &p[join..];
+        assert!(
+            after.matches("FILTER").count() + after.matches("SELECTION").count() >= 2,
+            "both join inputs should be filtered below the join:\n{p}"
+        );
+        let v = query(&t, sql).unwrap();
+        assert_eq!(v[0].value, 3.0 / 2.0);
     }
 }
