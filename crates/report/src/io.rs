@@ -149,7 +149,7 @@ mod tests {
             std::fs::write(tmp, b"partial").unwrap();
             Err(ReportError::Chart {
                 path: tmp.to_path_buf(),
-                message: "boom".into(),
+                source: crate::error::ChartError::Draw("boom".into()),
             })
         });
         assert!(failed.is_err());

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use plotters::prelude::*;
 
 use super::{PALETTE, column, group_text, num, select, tick};
+use crate::error::ChartError;
 use crate::table::Table;
 use gentk_spec::Plot;
 
@@ -22,7 +23,7 @@ pub struct Bars {
 }
 
 /// Collects the bars of a plot.
-pub fn bars(p: &Plot, t: &Table) -> Result<Bars, String> {
+pub fn bars(p: &Plot, t: &Table) -> Result<Bars, ChartError> {
     let vi = column(p, t, "value")?;
     let mut categories: Vec<String> = Vec::new();
     let mut measures: Vec<String> = p.measures.clone();
@@ -49,7 +50,10 @@ pub fn bars(p: &Plot, t: &Table) -> Result<Bars, String> {
         }
     }
     if categories.is_empty() {
-        return Err(format!("plot `{}` selects no rows", p.file));
+        return Err(ChartError::Empty {
+            plot: p.file.clone(),
+            what: "selects no rows".into(),
+        });
     }
     let values = (0..categories.len())
         .map(|c| {
@@ -71,12 +75,12 @@ pub fn draw_bars<DB>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     p: &Plot,
     b: &Bars,
-) -> Result<(), String>
+) -> Result<(), ChartError>
 where
     DB: DrawingBackend,
     DB::ErrorType: 'static,
 {
-    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| ChartError::draw(x);
     let logs: Vec<f64> = b
         .values
         .iter()
@@ -90,7 +94,10 @@ where
             (a.0.min(v), a.1.max(v))
         });
     if !lo.is_finite() {
-        return Err(format!("plot `{}` has no positive bar", p.file));
+        return Err(ChartError::Empty {
+            plot: p.file.clone(),
+            what: "has no positive bar".into(),
+        });
     }
     // Whole decades with one spare below, so every bar (and the "0" marks) has room.
     let (y0, y1) = (lo.floor() - 1.0, hi.ceil().max(lo.floor() + 1.0));
@@ -183,12 +190,12 @@ where
 
 /// Scatter points per group label: (x = measures[0], y = measures[1]) of the same point (same
 /// derived seed and iteration).
-pub fn scatter(p: &Plot, t: &Table) -> Result<BTreeMap<String, Vec<(f64, f64)>>, String> {
+pub fn scatter(p: &Plot, t: &Table) -> Result<BTreeMap<String, Vec<(f64, f64)>>, ChartError> {
     let [mx, my] = p.measures.as_slice() else {
-        return Err(format!(
-            "scatter plot `{}` needs measures = [x measure, y measure]",
-            p.file
-        ));
+        return Err(ChartError::Keys {
+            plot: p.file.clone(),
+            needs: "a scatter needs measures = [x measure, y measure]".into(),
+        });
     };
     let (vi, si, ii) = (
         column(p, t, "value")?,
@@ -219,10 +226,10 @@ pub fn scatter(p: &Plot, t: &Table) -> Result<BTreeMap<String, Vec<(f64, f64)>>,
         }
     }
     if out.is_empty() {
-        return Err(format!(
-            "scatter plot `{}`: no point has both `{mx}` and `{my}`",
-            p.file
-        ));
+        return Err(ChartError::Empty {
+            plot: p.file.clone(),
+            what: format!("no point has both `{mx}` and `{my}`"),
+        });
     }
     Ok(out)
 }
@@ -232,12 +239,12 @@ pub fn draw_scatter<DB>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     p: &Plot,
     data: &BTreeMap<String, Vec<(f64, f64)>>,
-) -> Result<(), String>
+) -> Result<(), ChartError>
 where
     DB: DrawingBackend,
     DB::ErrorType: 'static,
 {
-    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| ChartError::draw(x);
     let all: Vec<f64> = data.values().flatten().flat_map(|q| [q.0, q.1]).collect();
     let (lo, hi) = all
         .iter()

@@ -5,6 +5,7 @@
 use plotters::prelude::*;
 
 use super::{num, tick};
+use crate::error::ChartError;
 use crate::table::Table;
 use gentk_spec::{Colormap, Plot};
 
@@ -47,16 +48,20 @@ pub struct Grid {
 }
 
 /// The grid of measurement `measure` (the first listed when `None`).
-pub fn grid(p: &Plot, t: &Table, measure: Option<&str>) -> Result<Grid, String> {
+pub fn grid(p: &Plot, t: &Table, measure: Option<&str>) -> Result<Grid, ChartError> {
     let col = |name: &str| {
         t.columns
             .iter()
             .position(|c| c == name)
-            .ok_or_else(|| format!("plot `{}`: no column `{name}`", p.file))
+            .ok_or_else(|| ChartError::NoColumn {
+                plot: p.file.clone(),
+                column: name.to_string(),
+            })
     };
-    let yname =
-        p.y.as_deref()
-            .ok_or_else(|| format!("plot `{}`: needs `y` (a sweep column)", p.file))?;
+    let yname = p.y.as_deref().ok_or_else(|| ChartError::Keys {
+        plot: p.file.clone(),
+        needs: "a heatmap needs `y` (a sweep column)".into(),
+    })?;
     let (xi, yi, vi) = (col(&p.x)?, col(yname)?, col("value")?);
     let want = measure
         .map(str::to_string)
@@ -77,11 +82,10 @@ pub fn grid(p: &Plot, t: &Table, measure: Option<&str>) -> Result<Grid, String> 
     ys.sort_by(f64::total_cmp);
     ys.dedup();
     if xs.is_empty() || ys.is_empty() {
-        return Err(format!(
-            "plot `{}` has no cells for measure {:?}",
-            p.file,
-            want.unwrap_or_default()
-        ));
+        return Err(ChartError::Empty {
+            plot: p.file.clone(),
+            what: format!("no cells for measure {:?}", want.unwrap_or_default()),
+        });
     }
     let mut sum = vec![vec![(0.0, 0usize); xs.len()]; ys.len()];
     for (x, y, v) in cells {
@@ -156,13 +160,13 @@ fn draw_cells<DB, F>(
     p: &Plot,
     g: &Grid,
     colour: F,
-) -> Result<(), String>
+) -> Result<(), ChartError>
 where
     DB: DrawingBackend,
     DB::ErrorType: 'static,
     F: Fn(f64) -> RGBColor,
 {
-    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| ChartError::draw(x);
     // Cells in value coordinates, each reaching halfway to its neighbours (so an int-rounded
     // linspace has no gaps), and axis ticks at round values chosen by plotters.
     let (xe, ye) = (cell_edges(&g.xs), cell_edges(&g.ys));
@@ -230,12 +234,12 @@ pub fn draw_heatmap<DB>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     p: &Plot,
     g: &Grid,
-) -> Result<(), String>
+) -> Result<(), ChartError>
 where
     DB: DrawingBackend,
     DB::ErrorType: 'static,
 {
-    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| ChartError::draw(x);
     let (lo, hi) = g
         .values
         .iter()
@@ -245,7 +249,10 @@ where
             (a.0.min(v), a.1.max(v))
         });
     if !lo.is_finite() {
-        return Err(format!("plot `{}` has no finite cells", p.file));
+        return Err(ChartError::Empty {
+            plot: p.file.clone(),
+            what: "no finite cells".into(),
+        });
     }
     root.fill(&WHITE).map_err(e)?;
     let (main, bar) = root.split_horizontally(820);
@@ -285,22 +292,23 @@ where
 
 /// The regions map: measures[0] (space) and measures[1] (time), each smoothed by `smooth` cells and
 /// compared with `threshold`; four colours with a legend naming them.
-pub fn regions(p: &Plot, t: &Table) -> Result<Grid, String> {
+pub fn regions(p: &Plot, t: &Table) -> Result<Grid, ChartError> {
     let [space, time] = p.measures.as_slice() else {
-        return Err(format!(
-            "regions plot `{}` needs exactly two measures: [space rank, time rank]",
-            p.file
-        ));
+        return Err(ChartError::Keys {
+            plot: p.file.clone(),
+            needs: "a regions chart needs exactly two measures: [space rank, time rank]".into(),
+        });
     };
-    let threshold = p
-        .threshold
-        .ok_or_else(|| format!("regions plot `{}` needs `threshold`", p.file))?;
+    let threshold = p.threshold.ok_or_else(|| ChartError::Keys {
+        plot: p.file.clone(),
+        needs: "a regions chart needs `threshold`".into(),
+    })?;
     let (s, tm) = (grid(p, t, Some(space))?, grid(p, t, Some(time))?);
     if s.xs != tm.xs || s.ys != tm.ys {
-        return Err(format!(
-            "regions plot `{}`: the two measures cover different grids",
-            p.file
-        ));
+        return Err(ChartError::Empty {
+            plot: p.file.clone(),
+            what: "the two measures cover different grids".into(),
+        });
     }
     let sigma = p.smooth.unwrap_or(0.0);
     let (ss, ts) = (
@@ -329,12 +337,12 @@ pub fn draw_regions<DB>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     p: &Plot,
     g: &Grid,
-) -> Result<(), String>
+) -> Result<(), ChartError>
 where
     DB: DrawingBackend,
     DB::ErrorType: 'static,
 {
-    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| ChartError::draw(x);
     root.fill(&WHITE).map_err(e)?;
     let (main, legend) = root.split_horizontally(720);
     draw_cells(&main, p, g, |v| REGIONS[(v as usize).min(3)].0)?;

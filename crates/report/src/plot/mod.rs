@@ -12,7 +12,7 @@ use plotters::prelude::*;
 
 use gentk_spec::{Legend, Plot, PlotKind};
 
-use crate::error::{ReportError, Result};
+use crate::error::{ChartError, ReportError, Result};
 use crate::table::{Cell, Table};
 
 mod bars;
@@ -130,16 +130,19 @@ impl SeriesKey {
 pub type Series = BTreeMap<SeriesKey, Vec<(f64, f64)>>;
 
 /// Index of column `name` (error names the plot).
-pub(crate) fn column(p: &Plot, t: &Table, name: &str) -> std::result::Result<usize, String> {
+pub(crate) fn column(p: &Plot, t: &Table, name: &str) -> Result<usize, ChartError> {
     t.columns
         .iter()
         .position(|c| c == name)
-        .ok_or_else(|| format!("plot `{}`: no column `{name}`", p.file))
+        .ok_or_else(|| ChartError::NoColumn {
+            plot: p.file.clone(),
+            column: name.to_string(),
+        })
 }
 
 /// The rows a plot shows: `filter` applied, restricted to `measures` (when listed), with their
 /// group labels.
-pub(crate) fn select<'a>(p: &Plot, t: &'a Table) -> std::result::Result<Vec<Selected<'a>>, String> {
+pub(crate) fn select<'a>(p: &Plot, t: &'a Table) -> Result<Vec<Selected<'a>>, ChartError> {
     let mi = column(p, t, "measure")?;
     let groups: Vec<(String, usize)> = p
         .group_columns()
@@ -189,7 +192,7 @@ pub(crate) fn select<'a>(p: &Plot, t: &'a Table) -> std::result::Result<Vec<Sele
 }
 
 /// The series of a plot from a table.
-pub fn series(p: &Plot, t: &Table) -> std::result::Result<Series, String> {
+pub fn series(p: &Plot, t: &Table) -> Result<Series, ChartError> {
     let (xi, vi) = (column(p, t, &p.x)?, column(p, t, "value")?);
     let mut out = Series::new();
     for sel in select(p, t)? {
@@ -409,7 +412,7 @@ pub fn crossing(pts: &[(f64, f64)], value: f64) -> Option<f64> {
     })
 }
 
-fn bounds(p: &Plot, data: &Series) -> std::result::Result<(f64, f64, f64, f64), String> {
+fn bounds(p: &Plot, data: &Series) -> Result<(f64, f64, f64, f64), ChartError> {
     let pts: Vec<(f64, f64)> = data
         .values()
         .flatten()
@@ -423,7 +426,10 @@ fn bounds(p: &Plot, data: &Series) -> std::result::Result<(f64, f64, f64, f64), 
         (a.0.min(q.1), a.1.max(q.1))
     });
     if !(x0.is_finite() && x1.is_finite() && y0.is_finite() && y1.is_finite()) {
-        return Err(format!("plot `{}` has no finite points", p.file));
+        return Err(ChartError::Empty {
+            plot: p.file.clone(),
+            what: "has no finite points".into(),
+        });
     }
     if x1 <= x0 {
         x1 = x0 + 1.0;
@@ -461,7 +467,7 @@ fn draw<DB, X, Y>(
     vlines: &[f64],
     xs: X,
     ys: Y,
-) -> std::result::Result<(), String>
+) -> Result<(), ChartError>
 where
     DB: DrawingBackend,
     DB::ErrorType: 'static,
@@ -470,7 +476,7 @@ where
     X::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
-    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| ChartError::draw(x);
     // Linear-axis ticks within 1e-9 of the span from zero are zero (not "-1.4e-17").
     let span = |lo: f64, hi: f64, log: bool| if log { 0.0 } else { (hi - lo).abs() };
     let box_ = bounds(p, data)?;
@@ -640,7 +646,7 @@ fn draw_any<DB>(
     p: &Plot,
     data: &Series,
     vlines: &[f64],
-) -> std::result::Result<(), String>
+) -> Result<(), ChartError>
 where
     DB: DrawingBackend,
     DB::ErrorType: 'static,
@@ -684,13 +690,16 @@ enum Content {
 
 /// One chart per value of `p.panels` among the rows the chart draws (its measures and filters),
 /// in the table's order of first appearance.
-fn panels(p: &Plot, t: &Table) -> std::result::Result<Vec<(Plot, Content)>, String> {
+fn panels(p: &Plot, t: &Table) -> Result<Vec<(Plot, Content)>, ChartError> {
     let col = p.panels.as_deref().unwrap_or_default();
     let ci = t
         .columns
         .iter()
         .position(|c| c == col)
-        .ok_or_else(|| format!("plot `{}`: the table has no column `{col}`", p.file))?;
+        .ok_or_else(|| ChartError::NoColumn {
+            plot: p.file.clone(),
+            column: col.to_string(),
+        })?;
     let mut values: Vec<&Cell> = Vec::new();
     for sel in select(p, t)? {
         if !values.contains(&&sel.row[ci]) {
@@ -725,7 +734,7 @@ fn panels(p: &Plot, t: &Table) -> std::result::Result<Vec<(Plot, Content)>, Stri
         .collect()
 }
 
-fn content(p: &Plot, t: &Table) -> std::result::Result<Content, String> {
+fn content(p: &Plot, t: &Table) -> Result<Content, ChartError> {
     Ok(match p.kind {
         PlotKind::Heatmap => Content::Heat(heat::grid(p, t, None)?),
         PlotKind::Regions => Content::Regions(heat::regions(p, t)?),
@@ -754,10 +763,10 @@ fn content(p: &Plot, t: &Table) -> std::result::Result<Content, String> {
                 let mut pts: Vec<(f64, f64)> = series(&only, t)?.into_values().flatten().collect();
                 pts.sort_by(|a, b| a.0.total_cmp(&b.0));
                 if pts.is_empty() {
-                    return Err(format!(
-                        "plot `{}`: vline_where measure `{}` has no rows",
-                        p.file, w.measure
-                    ));
+                    return Err(ChartError::Empty {
+                        plot: p.file.clone(),
+                        what: format!("vline_where measure `{}` has no rows", w.measure),
+                    });
                 }
                 // No crossing inside the sweep: no line (the chart stays truthful).
                 vlines.extend(crossing(&pts, w.value));
@@ -771,7 +780,7 @@ fn draw_content<DB>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     p: &Plot,
     c: &Content,
-) -> std::result::Result<(), String>
+) -> Result<(), ChartError>
 where
     DB: DrawingBackend,
     DB::ErrorType: 'static,
@@ -779,7 +788,7 @@ where
     match c {
         Content::Lines(data, vlines) => draw_any(root, p, data, vlines),
         Content::Panels(panels) => {
-            let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+            let e = |x: DrawingAreaErrorKind<DB::ErrorType>| ChartError::draw(x);
             root.fill(&WHITE).map_err(e)?;
             let inner = root.titled(&p.title, ("sans-serif", 26)).map_err(e)?;
             for ((one, c), area) in panels.iter().zip(inner.split_evenly((1, panels.len()))) {
@@ -798,9 +807,9 @@ where
 /// Writes a chart's PNG and SVG into `dir`, each atomically.
 pub fn write(p: &Plot, t: &Table, dir: &Path) -> Result<()> {
     register_fonts();
-    let err = |m: String| ReportError::Chart {
+    let err = |source: ChartError| ReportError::Chart {
         path: dir.join(&p.file),
-        message: m,
+        source,
     };
     let c = content(p, t).map_err(err)?;
     let size = match (&c, p.kind) {

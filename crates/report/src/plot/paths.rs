@@ -9,15 +9,19 @@ use plotters::prelude::*;
 use gentk_spec::Plot;
 
 use super::{column, heat::colormap, num, select, tick};
+use crate::error::ChartError;
 use crate::table::Table;
 
 /// Per trial, the (step, x, y) points of a paths chart, ordered by step.
 pub type Paths = BTreeMap<String, Vec<(f64, f64, f64)>>;
 
 /// The trajectories of a paths chart: rows of its one measure, `index` = channel.
-pub fn paths(p: &Plot, t: &Table) -> Result<Paths, String> {
+pub fn paths(p: &Plot, t: &Table) -> Result<Paths, ChartError> {
     let Some([cx, cy]) = p.channels else {
-        return Err(format!("paths `{}` needs channels = [x, y]", p.file));
+        return Err(ChartError::Keys {
+            plot: p.file.clone(),
+            needs: "a paths chart needs channels = [x, y]".into(),
+        });
     };
     let (si, vi, ii, ti) = (
         column(p, t, &p.x)?,
@@ -46,10 +50,10 @@ pub fn paths(p: &Plot, t: &Table) -> Result<Paths, String> {
         }
     }
     if out.is_empty() {
-        return Err(format!(
-            "paths `{}`: no step has both channel {cx} and channel {cy}",
-            p.file
-        ));
+        return Err(ChartError::Empty {
+            plot: p.file.clone(),
+            what: format!("no step has both channel {cx} and channel {cy}"),
+        });
     }
     for v in out.values_mut() {
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -65,12 +69,12 @@ pub fn draw_paths<DB>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     p: &Plot,
     data: &Paths,
-) -> Result<(), String>
+) -> Result<(), ChartError>
 where
     DB: DrawingBackend,
     DB::ErrorType: 'static,
 {
-    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| ChartError::draw(x);
     let pts = || data.values().flatten();
     let bounds = |f: fn(&(f64, f64, f64)) -> f64| {
         let (lo, hi) = pts()
