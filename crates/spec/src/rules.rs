@@ -149,7 +149,7 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, NotSuppor
             exact: Dense::Sites,
             ..BASE
         },
-        (O::Data | O::Activity, S::DataPr)
+        (O::Data | O::Activity | O::States, S::DataPr)
         | (O::States, S::MaxNorm)
         | (O::ScalarFilter, S::Weights) => BASE,
         (O::Output, S::TargetModeAlignment) | (O::Ntk, S::ModeRayleigh) => Needs {

@@ -149,6 +149,10 @@ pub fn measure(
                 * faer::Scale(spec.model.gain / (n as f64).sqrt());
             Val::one(resolvent_stat(w.as_ref(), m)?)
         }
+        (Operator::States, Statistic::DataPr) => Val::one(data_pr(
+            faer::MatRef::from_row_major_slice(&ro.states, ro.sites(), ro.hidden),
+            false,
+        )),
         (Operator::States, Statistic::MaxNorm) => {
             let h = ro.hidden;
             Val::one(
