@@ -648,6 +648,12 @@ fn check_plots(spec: &Spec, sweep_keys: &[String]) -> Result<(), Invalid> {
             p.kind,
             PlotKind::Line | PlotKind::Cumulative | PlotKind::Modes
         );
+        if p.log_color && p.kind != PlotKind::Heatmap {
+            return Err(Invalid::new(
+                KeyPath::plot(i, "log_color"),
+                format!("{owner}: `log_color` applies to heatmaps, not `{}`", p.kind),
+            ));
+        }
         let line_only = [
             ("panels", p.panels.is_some() && p.kind != PlotKind::Paths),
             ("y_range", p.y_range.is_some()),

@@ -404,6 +404,10 @@ pub struct Plot {
     /// Heatmap colour map (default viridis).
     #[serde(default)]
     pub colormap: Option<Colormap>,
+    /// Heatmaps: colour by log10 of the value (non-positive cells blank), for values that span
+    /// decades (F11's alignment and trace); the colour bar then shows log10.
+    #[serde(default)]
+    pub log_color: bool,
     /// Heatmap colour-bar label.
     #[serde(default)]
     pub colorbar_label: Option<String>,

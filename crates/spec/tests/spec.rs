@@ -254,6 +254,7 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         ("plot_column", BASE.to_string() + &PLOT.replace("model.gain", "model.gian"), vec![":26:", "plot[0].x", "did you mean `model.gain`"]),
         ("plot_filter", BASE.to_string() + PLOT + "filter = { \"model.dt\" = 1.0 }\n", vec![":27:", "plot[0].filter", "model.dt"]),
         ("plot_paths", BASE.to_string() + PLOT + "kind = \"paths\"\n", vec![":27:", "plot[0].kind", "channels"]),
+        ("plot_log_color", BASE.to_string() + PLOT + "log_color = true\n", vec![":27:", "plot[0].log_color", "heatmaps"]),
         ("plot_twice", BASE.to_string() + PLOT + PLOT, vec![":29:", "plot[1].file", "also written"]),
         ("plot_panels", BASE.to_string() + &PLOT.replace("x = \"model.gain\"", "x = \"model.gain\"\ny = \"model.gain\"\nkind = \"heatmap\"\npanels = \"model.gain\""), vec![":29:", "plot[0].panels", "line, cumulative and modes"]),
         // 5. Claims and the notes that quote them.
@@ -276,5 +277,5 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(n, 42);
+    assert_eq!(n, 43);
 }

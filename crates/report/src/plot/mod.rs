@@ -736,7 +736,15 @@ fn panels(p: &Plot, t: &Table) -> Result<Vec<(Plot, Content)>, ChartError> {
 
 fn content(p: &Plot, t: &Table) -> Result<Content, ChartError> {
     Ok(match p.kind {
-        PlotKind::Heatmap => Content::Heat(heat::grid(p, t, None)?),
+        PlotKind::Heatmap => {
+            let mut g = heat::grid(p, t, None)?;
+            if p.log_color {
+                for v in g.values.iter_mut().flatten() {
+                    *v = if *v > 0.0 { v.log10() } else { f64::NAN };
+                }
+            }
+            Content::Heat(g)
+        }
         PlotKind::Regions => Content::Regions(heat::regions(p, t)?),
         PlotKind::Bars => Content::Bars(bars::bars(p, t)?),
         PlotKind::Scatter => Content::Scatter(bars::scatter(p, t)?),
