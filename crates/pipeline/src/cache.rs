@@ -64,10 +64,21 @@ pub fn point_seed(spec: &Spec, point: &Point) -> u64 {
     seed_of(h.finalize())
 }
 
+/// Why a keyed seed cannot be formed (validation refuses both before any work).
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// The resolved spec did not serialise.
+    #[error("spec not serialisable: {0}")]
+    Spec(#[from] toml::ser::Error),
+    /// A `seed_from` key names nothing in the spec.
+    #[error("seed_from key `{0}` is not in the spec")]
+    MissingKey(String),
+}
+
 /// The seed that `keys` (dotted paths into the resolved spec) alone determine, with the spec seed
 /// and a `purpose` label: points that agree on those keys share it.
-pub fn keyed_seed(spec: &Spec, purpose: &[u8], keys: &[String]) -> Result<u64, String> {
-    let doc = toml::Value::try_from(spec).map_err(|e| format!("spec not serialisable: {e}"))?;
+pub fn keyed_seed(spec: &Spec, purpose: &[u8], keys: &[String]) -> Result<u64, SeedError> {
+    let doc = toml::Value::try_from(spec)?;
     let mut h = blake3::Hasher::new();
     h.update(&spec.experiment.seed.to_le_bytes());
     h.update(purpose);
@@ -75,7 +86,7 @@ pub fn keyed_seed(spec: &Spec, purpose: &[u8], keys: &[String]) -> Result<u64, S
         let v = key
             .split('.')
             .try_fold(&doc, |v, part| v.get(part))
-            .ok_or_else(|| format!("seed_from key `{key}` is not in the spec"))?;
+            .ok_or_else(|| SeedError::MissingKey(key.clone()))?;
         h.update(key.as_bytes());
         h.update(v.to_string().as_bytes());
     }
@@ -84,7 +95,7 @@ pub fn keyed_seed(spec: &Spec, purpose: &[u8], keys: &[String]) -> Result<u64, S
 
 /// The seed of a point's run: from `train.seed_from` when the spec names keys there (so points and
 /// specs agreeing on them share initialisation, data and batches), else [`point_seed`].
-pub fn run_seed(spec: &Spec, point: &Point) -> Result<u64, String> {
+pub fn run_seed(spec: &Spec, point: &Point) -> Result<u64, SeedError> {
     match &spec.train {
         Some(t) if !t.seed_from.is_empty() => keyed_seed(spec, b"train", &t.seed_from),
         _ => Ok(point_seed(spec, point)),

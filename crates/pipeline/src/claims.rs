@@ -98,24 +98,49 @@ fn number(cell: &Cell) -> Option<f64> {
     }
 }
 
+/// Why one side of a claim cannot be evaluated on a table (recorded as the claim's `problem`).
+#[derive(Debug, thiserror::Error)]
+enum SideError {
+    /// A column the claim names is not in the table.
+    #[error("the table has no column `{0}`")]
+    NoColumn(String),
+    /// The selection keeps no row.
+    #[error("measure `{0}` selects no rows")]
+    NoRows(String),
+    /// The SQL failed.
+    #[error("SQL: {0}")]
+    Sql(#[from] gentk_report::query::QueryError),
+    /// The SQL's result is not reproducible.
+    #[error(
+        "the SQL query's result changes between evaluations (a sum over a grouped subquery follows hash order: end the subquery with ORDER BY)"
+    )]
+    Unstable,
+    /// The SQL returned nothing.
+    #[error("the SQL query returns no rows")]
+    SqlNoRows,
+    /// The SQL returned a group twice.
+    #[error("the SQL query returns group `{0}` twice (one row per group)")]
+    DuplicateGroup(String),
+}
+
 /// The values a selection keeps, by group (one group `""` without `per`).
 fn selected(
     t: &Table,
     s: &Select,
     per: Option<usize>,
-) -> Result<BTreeMap<String, Vec<f64>>, String> {
+) -> Result<BTreeMap<String, Vec<f64>>, SideError> {
     let col = |name: &str| {
         t.columns
             .iter()
             .position(|c| c == name)
-            .ok_or_else(|| format!("the table has no column `{name}`"))
+            .ok_or_else(|| SideError::NoColumn(name.to_string()))
     };
     let (mi, vi) = (col("measure")?, col("value")?);
     let filters: Vec<(usize, &toml::Value)> = s
         .filter
         .iter()
         .map(|(c, v)| Ok((col(c)?, v)))
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, SideError>>()?;
     let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in &t.rows {
         let is_measure = matches!(&r[mi], Cell::S(Some(m)) if *m == s.measure);
@@ -145,12 +170,12 @@ fn side(
     t: &Table,
     q: Side<'_>,
     per: Option<usize>,
-) -> Result<BTreeMap<String, Option<f64>>, String> {
+) -> Result<BTreeMap<String, Option<f64>>, SideError> {
     match q {
         Side::Select(s) => {
             let groups = selected(t, s, per)?;
             if groups.is_empty() {
-                return Err(format!("measure `{}` selects no rows", s.measure));
+                return Err(SideError::NoRows(s.measure.clone()));
             }
             Ok(groups
                 .into_iter()
@@ -158,7 +183,7 @@ fn side(
                 .collect())
         }
         Side::Sql(q) => {
-            let run = || gentk_report::query::query(t, &q.sql).map_err(|e| format!("SQL: {e}"));
+            let run = || gentk_report::query::query(t, &q.sql);
             let rows = run()?;
             // Polars aggregates groups in hash order, which changes between evaluations; a sum
             // over a grouped subquery then differs in its last bits. Such a claim could never be
@@ -171,21 +196,16 @@ fn side(
                         .zip(&rows)
                         .all(|(a, b)| a.group == b.group && a.value.to_bits() == b.value.to_bits());
                 if !same {
-                    return Err("the SQL query's result changes between evaluations (a sum over \
-                                a grouped subquery follows hash order: end the subquery with ORDER BY)"
-                        .into());
+                    return Err(SideError::Unstable);
                 }
             }
             if rows.is_empty() {
-                return Err("the SQL query returns no rows".into());
+                return Err(SideError::SqlNoRows);
             }
             let mut out = BTreeMap::new();
             for r in rows {
                 if out.contains_key(&r.group) {
-                    return Err(format!(
-                        "the SQL query returns group `{}` twice (one row per group)",
-                        r.group
-                    ));
+                    return Err(SideError::DuplicateGroup(r.group));
                 }
                 out.insert(r.group, Some(r.value).filter(|v| !v.is_nan()));
             }
@@ -231,7 +251,7 @@ pub fn evaluate(c: &Claim, t: &Table) -> ClaimResult {
     let lhs = match side(t, lhs_side, per) {
         Ok(v) => v,
         Err(e) => {
-            r.problem = Some(e);
+            r.problem = Some(e.to_string());
             return r;
         }
     };
@@ -243,7 +263,7 @@ pub fn evaluate(c: &Claim, t: &Table) -> ClaimResult {
     let rhs = match rhs.transpose() {
         Ok(v) => v,
         Err(e) => {
-            r.problem = Some(e);
+            r.problem = Some(e.to_string());
             return r;
         }
     };

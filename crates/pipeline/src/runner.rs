@@ -108,9 +108,9 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
         .points
         .iter()
         .map(|pp| {
-            run_seed(&pp.spec, &pp.point).map_err(|message| PipelineError::Cache {
+            run_seed(&pp.spec, &pp.point).map_err(|e| PipelineError::Cache {
                 path: cache_dir.clone(),
-                message,
+                message: e.to_string(),
             })
         })
         .collect::<Result<_>>()?;

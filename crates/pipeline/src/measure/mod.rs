@@ -121,7 +121,7 @@ fn rows_of(m: &Measure, seed: u64, vals: Vec<Val>) -> Vec<Row> {
 /// values of the named keys in the resolved spec.
 fn shared_seed(spec: &Spec, m: &Measure) -> Result<u64> {
     crate::cache::keyed_seed(spec, m.name.as_bytes(), &m.seed_from)
-        .map_err(MeasureError::Unsupported)
+        .map_err(|e| MeasureError::Unsupported(e.to_string()))
 }
 
 /// The seed of measurement `mi`: its own stream of the point seed, or the `seed_from` hash.
@@ -178,7 +178,7 @@ pub fn compute_point(
         Some(te) => {
             // Teacher and student from the spec seed alone: one teacher for the whole sweep.
             let tseed = crate::cache::keyed_seed(spec, b"teacher", &[])
-                .map_err(MeasureError::Unsupported)?;
+                .map_err(|e| MeasureError::Unsupported(e.to_string()))?;
             let case = match te.case {
                 TeacherCase::W => StudentCase::W,
                 TeacherCase::Win => StudentCase::Win,
