@@ -7,6 +7,7 @@ use std::path::Path;
 
 use gentk_report::Row;
 use gentk_spec::{Point, Spec};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PipelineError, Result};
@@ -151,41 +152,15 @@ pub struct Checkpoint {
     pub loss: f64,
 }
 
-#[derive(Serialize, Deserialize)]
-struct RunEntry {
-    key: String,
-    checksum: String,
-    checkpoints: Vec<Checkpoint>,
-}
-
-fn run_checksum(c: &[Checkpoint]) -> Result<String, serde_json::Error> {
-    Ok(blake3::hash(serde_json::to_string(c)?.as_bytes())
-        .to_hex()
-        .to_string())
-}
-
 /// The checkpoints cached under `key` in `dir`, if the entry is whole and verified.
 pub fn load_run(dir: &Path, key: &str) -> Option<Vec<Checkpoint>> {
-    let text = std::fs::read_to_string(dir.join(format!("{key}.json"))).ok()?;
-    let e: RunEntry = serde_json::from_str(&text).ok()?;
-    (e.key == key && run_checksum(&e.checkpoints).ok()? == e.checksum).then_some(e.checkpoints)
+    load_entry(&dir.join(format!("{key}.json")), key)
 }
 
 /// Stores a run's checkpoints under `key` in `dir` (atomically; concurrent writers of one key
 /// write identical bytes).
 pub fn store_run(dir: &Path, key: &str, checkpoints: &[Checkpoint]) -> Result<()> {
-    let path = dir.join(format!("{key}.json"));
-    let err = |e: serde_json::Error| PipelineError::Cache {
-        path: path.clone(),
-        message: e.to_string(),
-    };
-    let entry = RunEntry {
-        key: key.to_string(),
-        checksum: run_checksum(checkpoints).map_err(err)?,
-        checkpoints: checkpoints.to_vec(),
-    };
-    let json = serde_json::to_string(&entry).map_err(err)?;
-    Ok(gentk_report::io::write_atomic(&path, json.as_bytes())?)
+    store_entry(&dir.join(format!("{key}.json")), key, checkpoints)
 }
 
 /// The first 8 bytes of a hash as a non-negative i64-safe seed.
@@ -195,39 +170,59 @@ pub(crate) fn seed_of(h: blake3::Hash) -> u64 {
     u64::from_le_bytes(b) >> 1
 }
 
-#[derive(Serialize, Deserialize)]
-struct Entry {
+/// A cache entry as read: its key, a checksum of its rows and the rows (point rows or a run's
+/// checkpoints).
+#[derive(Deserialize)]
+struct Entry<T> {
     key: String,
     checksum: String,
-    rows: Vec<Row>,
+    rows: Vec<T>,
 }
 
-fn checksum(rows: &[Row]) -> Result<String, serde_json::Error> {
+/// The same entry as written (borrowing its rows).
+#[derive(Serialize)]
+struct EntryRef<'a, T> {
+    key: &'a str,
+    checksum: String,
+    rows: &'a [T],
+}
+
+fn checksum<T: Serialize>(rows: &[T]) -> Result<String, serde_json::Error> {
     Ok(blake3::hash(serde_json::to_string(rows)?.as_bytes())
         .to_hex()
         .to_string())
 }
 
-/// The rows cached under `key` at `path`, if the entry is whole and verified.
-pub fn load(path: &Path, key: &str) -> Option<Vec<Row>> {
+/// The rows of the entry at `path` if it is whole, carries `key` and passes its checksum.
+fn load_entry<T: Serialize + DeserializeOwned>(path: &Path, key: &str) -> Option<Vec<T>> {
     let text = std::fs::read_to_string(path).ok()?;
-    let e: Entry = serde_json::from_str(&text).ok()?;
+    let e: Entry<T> = serde_json::from_str(&text).ok()?;
     (e.key == key && checksum(&e.rows).ok()? == e.checksum).then_some(e.rows)
 }
 
-/// Stores `rows` under `key` at `path` (atomically).
-pub fn store(path: &Path, key: &str, rows: &[Row]) -> Result<()> {
+/// Writes `rows` under `key` at `path` with their checksum (atomically).
+fn store_entry<T: Serialize>(path: &Path, key: &str, rows: &[T]) -> Result<()> {
     let err = |e: serde_json::Error| PipelineError::Cache {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let entry = Entry {
-        key: key.to_string(),
+    let entry = EntryRef {
+        key,
         checksum: checksum(rows).map_err(err)?,
-        rows: rows.to_vec(),
+        rows,
     };
     let json = serde_json::to_string(&entry).map_err(err)?;
     Ok(gentk_report::io::write_atomic(path, json.as_bytes())?)
+}
+
+/// The rows cached under `key` at `path`, if the entry is whole and verified.
+pub fn load(path: &Path, key: &str) -> Option<Vec<Row>> {
+    load_entry(path, key)
+}
+
+/// Stores `rows` under `key` at `path` (atomically).
+pub fn store(path: &Path, key: &str, rows: &[Row]) -> Result<()> {
+    store_entry(path, key, rows)
 }
 
 #[cfg(test)]

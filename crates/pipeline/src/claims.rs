@@ -314,7 +314,7 @@ pub fn evaluate(c: &Claim, t: &Table) -> ClaimResult {
 /// A table shaped like the one `plan` will produce (its sweep columns typed as the writer types
 /// them, every row column, one row per point and measure) with placeholder values: what the SQL
 /// of the claims is checked against before anything is computed.
-fn table_like(plan: &Plan) -> Result<Table, String> {
+fn table_like(plan: &Plan) -> Result<Table, TableLikeError> {
     let rows: Vec<(Vec<toml::Value>, Row)> = plan
         .points
         .iter()
@@ -342,8 +342,19 @@ fn table_like(plan: &Plan) -> Result<Table, String> {
         })
         .collect();
     // The writer's own frame, so the sweep columns are typed exactly as in the real table.
-    let df = gentk_report::table::frame(&plan.sweep_keys(), &rows).map_err(|e| e.to_string())?;
-    gentk_report::table::of_frame(&df).map_err(|e| e.to_string())
+    let df = gentk_report::table::frame(&plan.sweep_keys(), &rows)?;
+    Ok(gentk_report::table::of_frame(&df)?)
+}
+
+/// Why the validation table of a plan could not be formed.
+#[derive(Debug, thiserror::Error)]
+enum TableLikeError {
+    /// The table writer's frame failed.
+    #[error("{0}")]
+    Frame(#[from] gentk_report::table::PolarsError),
+    /// The frame could not be read back as cells.
+    #[error("{0}")]
+    Cells(#[from] gentk_report::table::FrameError),
 }
 
 /// Runs every SQL query of the plan's claims on a table of its shape, so a misspelt column or a

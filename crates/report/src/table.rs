@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ReportError, Result};
 
+/// The error of the frame writer ([`frame`], [`parquet_bytes`]).
+pub use polars::prelude::PolarsError;
+
 /// One output row: a measurement's value with what produced it (the sweep values are added by the
 /// runner). This is the table contract every figure shares (columns documented in
 /// docs/experiments.md).
