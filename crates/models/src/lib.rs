@@ -20,7 +20,6 @@
 
 pub mod activations;
 pub mod attention;
-pub mod attention_fine;
 pub mod cells;
 pub mod error;
 pub mod init;
@@ -33,8 +32,7 @@ pub mod teacher;
 pub mod train;
 pub mod weights;
 
-pub use attention::{AttentionBlock, AttentionConfig, AttentionTape, Positional};
-pub use attention_fine::FineBlock;
+pub use attention::{AttentionBlock, AttentionConfig, AttentionTape, FineBlock, Positional};
 pub use cells::{
     Activation, Gru, GruConfig, LeakyRnn, LeakyRnnConfig, Mlp, MlpConfig, TanhRnn, TanhRnnConfig,
 };

@@ -100,6 +100,9 @@ pub struct WeightSite {
     pub sites: Arc<Mat<f64>>,
     /// D(s), over the same sites.
     pub factor: SiteFactor,
+    /// The state channels the weight writes (None: all H; the attention block's weights each write
+    /// one channel block of its pre-activation state, K = ⊕_j G_j ⊗ I over the blocks).
+    pub channels: Option<Range<usize>>,
 }
 
 impl WeightSite {

@@ -96,6 +96,104 @@ fn adjoint_identity_of_the_parameter_jacobian() {
     }
 }
 
+/// Relative l2 distance.
+fn rel(a: &[f64], b: &[f64]) -> f64 {
+    let d: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    (d / dot(b, b)).sqrt()
+}
+
+#[test]
+fn propagation_matches_finite_differences_of_the_injected_forward_pass() {
+    // P = dV/du: an injection δu at the pre-activations, carried through the projections, the
+    // softmax coupling and the gelu factors, against central differences of the forward pass
+    // with ±ε δu injected.
+    let (b, t) = (2, 5);
+    for (name, cfg) in variants() {
+        let m = AttentionBlock::init(cfg.clone(), 13).unwrap();
+        let x = randn(b * t * cfg.d_input, 14);
+        let tape = m.forward(&x, b, t).unwrap();
+        let du = randn(b * t * cfg.state_width(), 15);
+        let mut pdu = vec![0.0; du.len()];
+        m.propagate(&tape, &du, &mut pdu);
+        let eps = 1e-6;
+        let at = |e: f64| {
+            let inj: Vec<f64> = du.iter().map(|v| e * v).collect();
+            m.state(&m.forward_injected(&x, b, t, Some(&inj)).unwrap())
+        };
+        let (p, q) = (at(eps), at(-eps));
+        let fd: Vec<f64> = p.iter().zip(&q).map(|(a, c)| (a - c) / (2.0 * eps)).collect();
+        let err = rel(&pdu, &fd);
+        assert!(err < 1e-8, "{name}: P vs FD rel err {err:e}");
+        // The zero injection is the plain forward pass.
+        let zero = vec![0.0; du.len()];
+        assert_eq!(
+            m.state(&m.forward_injected(&x, b, t, Some(&zero)).unwrap()),
+            m.state(&tape)
+        );
+    }
+}
+
+#[test]
+fn adjoint_identities_of_the_propagation_and_the_site_map() {
+    let (b, t) = (3, 4);
+    for (name, cfg) in variants() {
+        let m = AttentionBlock::init(cfg.clone(), 16).unwrap();
+        let tape = m.forward(&randn(b * t * cfg.d_input, 17), b, t).unwrap();
+        let n = b * t * cfg.state_width();
+        let (x, y) = (randn(n, 18), randn(n, 19));
+        let (mut px, mut pty) = (vec![0.0; n], vec![0.0; n]);
+        m.propagate(&tape, &x, &mut px);
+        m.propagate_adjoint(&tape, &y, &mut pty);
+        let (l, r) = (dot(&px, &y), dot(&x, &pty));
+        assert!((l - r).abs() <= 1e-12 * (l.abs() + r.abs()), "{name} P: {l} vs {r}");
+        let nth = m.params().layout().len();
+        let dth = randn(nth, 20);
+        let (mut ju, mut jty) = (vec![0.0; n], vec![0.0; nth]);
+        m.site_jvp(&tape, &dth, &mut ju);
+        m.site_vjp(&tape, &y, &mut jty);
+        let (l, r) = (dot(&ju, &y), dot(&dth, &jty));
+        assert!((l - r).abs() <= 1e-12 * (l.abs() + r.abs()), "{name} J_u: {l} vs {r}");
+    }
+}
+
+#[test]
+fn the_site_map_is_the_weight_sites_in_their_channel_blocks() {
+    // J_u δθ = Σ_j S_j δW_jᵀ placed in weight j's channel block, from the common WeightSite list
+    // (bias: ones, learned positions: one-hot tokens against δPᵀ's transpose).
+    let (b, t) = (2, 4);
+    for (name, cfg) in variants() {
+        let m = AttentionBlock::init(cfg.clone(), 21).unwrap();
+        let tape = m.forward(&randn(b * t * cfg.d_input, 22), b, t).unwrap();
+        let lay = m.params().layout().clone();
+        let dth = randn(lay.len(), 23);
+        let w = cfg.state_width();
+        let mut ju = vec![0.0; b * t * w];
+        m.site_jvp(&tape, &dth, &mut ju);
+        let mut want = vec![0.0; b * t * w];
+        for site in m.weight_sites(&tape) {
+            let e = lay.get(&site.param).unwrap();
+            let ch = site.channels.clone().unwrap();
+            let s = &site.sites;
+            for tok in 0..b * t {
+                for (o, c) in ch.clone().enumerate() {
+                    want[tok * w + c] += (0..s.ncols())
+                        .map(|k| {
+                            // [out, in] weights; the positional table is [pos, D].
+                            let dw = if site.param == POS {
+                                dth[e.offset + k * e.shape[1] + o]
+                            } else {
+                                dth[e.offset + o * s.ncols() + k]
+                            };
+                            dw * s[(tok, k)]
+                        })
+                        .sum::<f64>();
+                }
+            }
+        }
+        assert!(rel(&ju, &want) < 1e-14, "{name}");
+    }
+}
+
 #[test]
 fn default_state_width_is_576_and_rows_are_probability_vectors() {
     let cfg = AttentionConfig::default();

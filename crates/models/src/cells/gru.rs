@@ -265,6 +265,7 @@ impl StepModel for Gru {
                 steps: 0..ro.time,
                 sites: sites.clone(),
                 factor: factor.clone(),
+                channels: None,
             })
         };
         for (g, d_i, d_h) in [(0, &dr, &dr), (1, &dz, &dz), (2, &dn, &dnh)] {

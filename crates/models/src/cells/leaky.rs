@@ -269,6 +269,7 @@ impl StepModel for LeakyRnn {
                 rows: 0..h,
                 sites: site_matrix(&ro.tape[PHI], n, h),
                 factor: SiteFactor::Scalar(dt),
+                channels: None,
             },
             WeightSite {
                 param: W_IH.into(),
@@ -276,6 +277,7 @@ impl StepModel for LeakyRnn {
                 rows: 0..h,
                 sites: Arc::new(ro.input_matrix().to_owned()),
                 factor: SiteFactor::Scalar(dt),
+                channels: None,
             },
         ];
         if self.cfg.bias {
@@ -285,6 +287,7 @@ impl StepModel for LeakyRnn {
                 rows: 0..h,
                 sites: ones(n),
                 factor: SiteFactor::Scalar(dt),
+                channels: None,
             });
         }
         v

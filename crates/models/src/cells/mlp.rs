@@ -419,6 +419,7 @@ impl StepModel for Mlp {
                 steps: l..l + 1,
                 sites: Arc::new(sites_of(ro, l).to_owned()),
                 factor: d.clone(),
+                channels: None,
             });
             if let Some(e) = &self.b[l] {
                 v.push(WeightSite {
@@ -427,6 +428,7 @@ impl StepModel for Mlp {
                     steps: l..l + 1,
                     sites: ones(batch),
                     factor: d,
+                    channels: None,
                 });
             }
         }

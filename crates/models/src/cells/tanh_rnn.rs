@@ -238,6 +238,7 @@ impl StepModel for TanhRnn {
                 rows: 0..h,
                 sites: site_matrix(&ro.prev, n, h),
                 factor: d.clone(),
+                channels: None,
             },
             WeightSite {
                 param: W_IH.into(),
@@ -245,6 +246,7 @@ impl StepModel for TanhRnn {
                 rows: 0..h,
                 sites: Arc::new(ro.input_matrix().to_owned()),
                 factor: d.clone(),
+                channels: None,
             },
         ];
         for e in [&self.e_bih, &self.e_bhh].into_iter().flatten() {
@@ -254,6 +256,7 @@ impl StepModel for TanhRnn {
                 rows: 0..h,
                 sites: ones(n),
                 factor: d.clone(),
+                channels: None,
             });
         }
         v

@@ -6,7 +6,8 @@
 
 use faer::{Mat, MatRef};
 
-use crate::attention::{AttentionBlock, AttentionTape, names::*};
+use super::config::names::*;
+use super::forward::{AttentionBlock, AttentionTape, abt};
 use crate::error::{Result, check_size};
 
 /// One block of the fine-grained state: its name, width and the weights whose pre-activation it is.
@@ -24,16 +25,8 @@ fn cols(z: MatRef<'_, f64>, start: usize, width: usize) -> Mat<f64> {
     z.subcols(start, width).to_owned()
 }
 
-/// C = A Bᵀ (rows are tokens).
-fn abt(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
-    a * b.transpose()
-}
-
 fn gelu(x: &Mat<f64>) -> Mat<f64> {
-    Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
-        let v = x[(i, j)];
-        0.5 * v * (1.0 + libm::erf(v / std::f64::consts::SQRT_2))
-    })
+    super::forward::gelu_mat(x).0
 }
 
 impl AttentionBlock {
@@ -106,13 +99,13 @@ impl AttentionBlock {
         let (a, _) = self.attend(&q, &k, &v, batch, time);
         let parts = [
             self.input_projection(&self.features(x, n), time),
-            abt(h0.as_ref(), self.w(2)),
-            abt(h0.as_ref(), self.w(3)),
-            abt(h0.as_ref(), self.w(4)),
-            abt(a.as_ref(), self.w(5)),
-            abt(gelu(&ao).as_ref(), self.w(6)),
-            abt(gelu(&h1).as_ref(), self.w(7)),
-            abt(h2.as_ref(), self.w(8)),
+            abt(h0.as_ref(), self.w(&self.t.w_q)),
+            abt(h0.as_ref(), self.w(&self.t.w_k)),
+            abt(h0.as_ref(), self.w(&self.t.w_v)),
+            abt(a.as_ref(), self.w(&self.t.w_o)),
+            abt(gelu(&ao).as_ref(), self.w(&self.t.w_1)),
+            abt(gelu(&h1).as_ref(), self.w(&self.t.w_2)),
+            abt(h2.as_ref(), self.w(&self.t.w_3)),
         ];
         let mut out = Mat::zeros(n, self.fine_width());
         let mut off = 0;
