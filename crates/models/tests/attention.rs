@@ -121,7 +121,11 @@ fn propagation_matches_finite_differences_of_the_injected_forward_pass() {
             m.state(&m.forward_injected(&x, b, t, Some(&inj)).unwrap())
         };
         let (p, q) = (at(eps), at(-eps));
-        let fd: Vec<f64> = p.iter().zip(&q).map(|(a, c)| (a - c) / (2.0 * eps)).collect();
+        let fd: Vec<f64> = p
+            .iter()
+            .zip(&q)
+            .map(|(a, c)| (a - c) / (2.0 * eps))
+            .collect();
         let err = rel(&pdu, &fd);
         assert!(err < 1e-8, "{name}: P vs FD rel err {err:e}");
         // The zero injection is the plain forward pass.
@@ -145,14 +149,20 @@ fn adjoint_identities_of_the_propagation_and_the_site_map() {
         m.propagate(&tape, &x, &mut px);
         m.propagate_adjoint(&tape, &y, &mut pty);
         let (l, r) = (dot(&px, &y), dot(&x, &pty));
-        assert!((l - r).abs() <= 1e-12 * (l.abs() + r.abs()), "{name} P: {l} vs {r}");
+        assert!(
+            (l - r).abs() <= 1e-12 * (l.abs() + r.abs()),
+            "{name} P: {l} vs {r}"
+        );
         let nth = m.params().layout().len();
         let dth = randn(nth, 20);
         let (mut ju, mut jty) = (vec![0.0; n], vec![0.0; nth]);
         m.site_jvp(&tape, &dth, &mut ju);
         m.site_vjp(&tape, &y, &mut jty);
         let (l, r) = (dot(&ju, &y), dot(&dth, &jty));
-        assert!((l - r).abs() <= 1e-12 * (l.abs() + r.abs()), "{name} J_u: {l} vs {r}");
+        assert!(
+            (l - r).abs() <= 1e-12 * (l.abs() + r.abs()),
+            "{name} J_u: {l} vs {r}"
+        );
     }
 }
 

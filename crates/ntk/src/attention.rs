@@ -1,59 +1,10 @@
-//! The NTK of the attention block's weight-site tensor V (PAPER.md §6.5): J = dV/dθ over all
-//! parameters, NTK = J J* on `[batch, time, width]`, through the block's hand-written JVP/VJP; and
-//! the fine-grained state's K = ⊕_j G_j ⊗ I with its dense finite-difference checks (§3.7).
+//! F1's dense checks of the attention block's fine-grained state z = [h0, q, k, v, attn_out, h1,
+//! h2, y] (PAPER.md §3.7): K = ⊕_j G_j ⊗ I and NTK_S = P K Pᵀ against 4-point finite differences of
+//! the constraint map and of the whole forward pass. (The NTK of x ↦ V itself is
+//! [`crate::GlobalNtk::attention`], matrix-free in the common operator stack.)
 
-use faer::{Mat, MatMut, MatRef};
-use gentk_linalg::{Gram, LinearOp, Shape};
-use gentk_models::rollout::for_columns;
+use faer::Mat;
 use gentk_models::{AttentionBlock, AttentionTape};
-
-/// J = dV/dθ of one forward pass of the attention block.
-pub struct AttentionJacobian<'a> {
-    block: &'a AttentionBlock,
-    tape: &'a AttentionTape,
-    shape_in: Shape,
-    shape_out: Shape,
-}
-
-impl<'a> AttentionJacobian<'a> {
-    /// J for a recorded forward pass.
-    pub fn new(block: &'a AttentionBlock, tape: &'a AttentionTape) -> Self {
-        let width = block.config().state_width();
-        AttentionJacobian {
-            block,
-            tape,
-            shape_in: Shape::flat("param", block.params().layout().len()),
-            shape_out: Shape::new([("batch", tape.batch), ("time", tape.time), ("site", width)]),
-        }
-    }
-}
-
-impl LinearOp for AttentionJacobian<'_> {
-    fn shape_in(&self) -> &Shape {
-        &self.shape_in
-    }
-    fn shape_out(&self) -> &Shape {
-        &self.shape_out
-    }
-    fn apply_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
-        for_columns(x, y, |xc, yc| {
-            yc.copy_from_slice(&self.block.param_jvp(self.tape, xc))
-        });
-    }
-    fn apply_adjoint_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
-        for_columns(x, y, |xc, yc| {
-            yc.copy_from_slice(&self.block.param_vjp(self.tape, xc))
-        });
-    }
-}
-
-/// The attention NTK J J* on V.
-pub fn attention_ntk<'a>(
-    block: &'a AttentionBlock,
-    tape: &'a AttentionTape,
-) -> Gram<AttentionJacobian<'a>> {
-    Gram(AttentionJacobian::new(block, tape))
-}
 
 /// Largest fine-grained state dimension the dense checks accept.
 pub const FINE_DENSE_LIMIT: usize = 6000;
@@ -75,10 +26,8 @@ pub fn attention_fine_k(block: &AttentionBlock, tape: &AttentionTape) -> crate::
     let mut off = 0;
     for b in &blocks {
         let mut g = Mat::<f64>::zeros(n, n);
-        for site in block.weight_sites(tape) {
-            if b.params.contains(&site.param.as_str()) {
-                g += site.sites.as_ref() * site.sites.transpose();
-            }
+        for site in b.params.iter().filter_map(|p| block.site_of(tape, p)) {
+            g += site.as_ref() * site.transpose();
         }
         for s in 0..n {
             for t in 0..n {

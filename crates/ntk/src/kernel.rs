@@ -24,6 +24,8 @@ pub struct SiteGroup {
     pub sites: Mat<f64>,
     /// The shared D factor.
     pub factor: SiteFactor,
+    /// The state channels the group writes (None: all).
+    pub channels: Option<std::ops::Range<usize>>,
     /// Sᵀ stored column-major (the second GEMM of every application reads it).
     sites_t: Mat<f64>,
 }
@@ -52,15 +54,16 @@ fn same_factor(a: &SiteFactor, b: &SiteFactor) -> bool {
     }
 }
 
-/// Groups weight sites by (D factor, steps), concatenating their sites; `subset` keeps only the named
+/// Groups weight sites by (D factor, steps, channels), concatenating their sites; `subset` keeps only the named
 /// tensors.
 pub fn site_groups(sites: Vec<WeightSite>, subset: Option<&[&str]>) -> Vec<SiteGroup> {
-    type Pending = (
-        Vec<String>,
-        std::ops::Range<usize>,
-        Vec<Arc<Mat<f64>>>,
-        SiteFactor,
-    );
+    struct Pending {
+        params: Vec<String>,
+        steps: std::ops::Range<usize>,
+        parts: Vec<Arc<Mat<f64>>>,
+        factor: SiteFactor,
+        channels: Option<std::ops::Range<usize>>,
+    }
     let mut groups: Vec<Pending> = Vec::new();
     for w in sites {
         if let Some(s) = subset
@@ -69,19 +72,31 @@ pub fn site_groups(sites: Vec<WeightSite>, subset: Option<&[&str]>) -> Vec<SiteG
             continue;
         }
         let label = format!("{}[rows {}..{}]", w.param, w.rows.start, w.rows.end);
-        if let Some(g) = groups
-            .iter_mut()
-            .find(|g| g.1 == w.steps && same_factor(&g.3, &w.factor))
-        {
-            g.0.push(label);
-            g.2.push(w.sites);
+        if let Some(g) = groups.iter_mut().find(|g| {
+            g.steps == w.steps && g.channels == w.channels && same_factor(&g.factor, &w.factor)
+        }) {
+            g.params.push(label);
+            g.parts.push(w.sites);
         } else {
-            groups.push((vec![label], w.steps, vec![w.sites], w.factor));
+            groups.push(Pending {
+                params: vec![label],
+                steps: w.steps,
+                parts: vec![w.sites],
+                factor: w.factor,
+                channels: w.channels,
+            });
         }
     }
     groups
         .into_iter()
-        .map(|(params, steps, parts, factor)| {
+        .map(|p| {
+            let Pending {
+                params,
+                steps,
+                parts,
+                factor,
+                channels,
+            } = p;
             let rows = parts[0].nrows();
             let d: usize = parts.iter().map(|p| p.ncols()).sum();
             let mut sites = Mat::zeros(rows, d);
@@ -99,6 +114,7 @@ pub fn site_groups(sites: Vec<WeightSite>, subset: Option<&[&str]>) -> Vec<SiteG
                 steps,
                 sites,
                 factor,
+                channels,
                 sites_t,
             }
         })
@@ -123,14 +139,32 @@ impl KroneckerCore {
                 lay.get(n).map_err(NtkError::Model)?;
             }
         }
-        let groups = site_groups(model.weight_sites(ro), subset);
-        Ok(KroneckerCore {
-            groups,
-            batch: ro.batch,
-            time: ro.time,
-            hidden: ro.hidden,
-            shape: Shape::state(ro.batch, ro.time, ro.hidden),
-        })
+        Ok(Self::from_sites(
+            model.weight_sites(ro),
+            subset,
+            ro.batch,
+            ro.time,
+            ro.hidden,
+        ))
+    }
+
+    /// K from weight sites over a `[batch, time, hidden]` state (any model that lists its sites:
+    /// the recurrent cells through [`KroneckerCore::new`], the attention block's pre-activation
+    /// state with one channel block per weight).
+    pub fn from_sites(
+        sites: Vec<WeightSite>,
+        subset: Option<&[&str]>,
+        batch: usize,
+        time: usize,
+        hidden: usize,
+    ) -> Self {
+        KroneckerCore {
+            groups: site_groups(sites, subset),
+            batch,
+            time,
+            hidden,
+            shape: Shape::state(batch, time, hidden),
+        }
     }
 
     /// The groups (site matrices and D factors), e.g. for the Gram G and its modes.
@@ -147,6 +181,8 @@ impl KroneckerCore {
             let ns = g.steps.len();
             let nw = bsz * ns;
             let full = g.steps.start == 0 && g.steps.end == tt;
+            let ch = g.channels.clone().unwrap_or(0..h);
+            let hc = ch.len();
             // Column r of Qᵀ restricted to the group's sites: (b, t) = (r / ns, start + r % ns).
             let gathered;
             let qt = if full {
@@ -158,21 +194,22 @@ impl KroneckerCore {
                     q[((r / ns) * tt + g.steps.start + r % ns) * h + i]
                 });
                 gathered.as_ref()
-            };
+            }
+            .subrows(ch.start, hc);
             let scaled;
             let (yt, scale) = match &g.factor {
                 SiteFactor::Scalar(c) => (qt, c * c),
                 SiteFactor::Diagonal(d) => {
-                    scaled = Mat::from_fn(h, nw, |i, r| d[(r, i)] * qt[(i, r)]);
+                    scaled = Mat::from_fn(hc, nw, |i, r| d[(r, ch.start + i)] * qt[(i, r)]);
                     (scaled.as_ref(), 1.0)
                 }
             };
-            let mut mt = Mat::zeros(h, g.sites.ncols());
+            let mut mt = Mat::zeros(hc, g.sites.ncols());
             gemm(mt.as_mut(), yt, g.sites.as_ref(), 1.0, false);
             match (&g.factor, full) {
                 (SiteFactor::Scalar(_), true) => {
                     gemm(
-                        MatMut::from_column_major_slice_mut(out, h, nw),
+                        MatMut::from_column_major_slice_mut(out, h, nw).subrows_mut(ch.start, hc),
                         mt.as_ref(),
                         g.sites_t.as_ref(),
                         scale,
@@ -180,11 +217,11 @@ impl KroneckerCore {
                     );
                 }
                 _ => {
-                    let mut zt = Mat::zeros(h, nw);
+                    let mut zt = Mat::zeros(hc, nw);
                     gemm(zt.as_mut(), mt.as_ref(), g.sites_t.as_ref(), scale, false);
                     for r in 0..nw {
                         let s = (r / ns) * tt + g.steps.start + r % ns;
-                        let col = &mut out[s * h..(s + 1) * h];
+                        let col = &mut out[s * h + ch.start..s * h + ch.end];
                         match &g.factor {
                             SiteFactor::Scalar(_) => col
                                 .iter_mut()
@@ -193,7 +230,7 @@ impl KroneckerCore {
                             SiteFactor::Diagonal(d) => col
                                 .iter_mut()
                                 .enumerate()
-                                .for_each(|(i, v)| *v += d[(r, i)] * zt[(i, r)]),
+                                .for_each(|(i, v)| *v += d[(r, ch.start + i)] * zt[(i, r)]),
                         }
                     }
                 }

@@ -27,6 +27,7 @@ pub mod jacobian;
 pub mod kernel;
 pub mod ntk;
 pub mod propagation;
+pub mod source;
 pub mod targets;
 
 pub use error::{NtkError, Result};
@@ -34,3 +35,4 @@ pub use jacobian::ParamJacobian;
 pub use kernel::{KroneckerCore, SiteGroup, site_groups};
 pub use ntk::{GlobalNtk, SelfAdjoint, gram_modes};
 pub use propagation::{Propagation, PropagationInverse};
+pub use source::Source;

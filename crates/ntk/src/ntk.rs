@@ -4,12 +4,13 @@
 
 use faer::{Mat, MatMut, MatRef};
 use gentk_linalg::{Adjoint, Compose, Dense, Gram, Identity, Kron, LinearOp, Shape};
-use gentk_models::{Readout, Rollout, StepModel};
+use gentk_models::{AttentionBlock, AttentionTape, Readout, Rollout, StepModel};
 
-use crate::error::Result;
+use crate::error::{NtkError, Result};
 use crate::jacobian::ParamJacobian;
 use crate::kernel::KroneckerCore;
 use crate::propagation::{Propagation, PropagationInverse};
+use crate::source::Source;
 
 /// Marks a composite as self-adjoint (apply_adjoint = apply), e.g. P K P*.
 pub struct SelfAdjoint<A>(pub A);
@@ -44,21 +45,28 @@ pub type ReadoutMap = Kron<Identity, Dense>;
 pub type OutputNtk<'a> =
     SelfAdjoint<Compose<ReadoutMap, Compose<NtkState<'a>, Adjoint<ReadoutMap>>>>;
 
-/// Builder of the operators of one rollout.
+/// Builder of the operators of one rollout (or one forward pass of the attention block).
 pub struct GlobalNtk<'a> {
-    model: &'a dyn StepModel,
-    ro: &'a Rollout,
+    src: Source<'a>,
     subset: Option<Vec<String>>,
 }
 
 impl<'a> GlobalNtk<'a> {
     /// The operators of `ro`, a rollout of `model` (all parameters acting on the state).
     pub fn new(model: &'a dyn StepModel, ro: &'a Rollout) -> Self {
-        GlobalNtk {
-            model,
-            ro,
-            subset: None,
-        }
+        Self::of(Source::Step { model, ro })
+    }
+
+    /// The operators of the attention block's x ↦ V at one forward pass (PAPER.md §6.5): the
+    /// state is V `[batch, time, width]`, K the Kronecker core over its pre-activation state, P
+    /// = dV/du, J_θ the weight-site map, NTK_S = P K P* = (dV/dθ)(dV/dθ)*.
+    pub fn attention(block: &'a AttentionBlock, tape: &'a AttentionTape) -> Self {
+        Self::of(Source::Attention { block, tape })
+    }
+
+    /// The operators of any source.
+    pub fn of(src: Source<'a>) -> Self {
+        GlobalNtk { src, subset: None }
     }
 
     /// Restricts K, J_θ and the NTK to the named tensors (e.g. only `rnn.weight_hh_l0`).
@@ -75,32 +83,47 @@ impl<'a> GlobalNtk<'a> {
 
     /// The state shape `[batch, time, hidden]`.
     pub fn state_shape(&self) -> Shape {
-        Shape::state(self.ro.batch, self.ro.time, self.ro.hidden)
+        self.src.state_shape()
     }
-    /// The rollout.
-    pub fn rollout(&self) -> &'a Rollout {
-        self.ro
-    }
-    /// The model.
-    pub fn model(&self) -> &'a dyn StepModel {
-        self.model
+    /// What the operators are of.
+    pub fn source(&self) -> Source<'a> {
+        self.src
     }
 
     /// P.
     pub fn p(&self) -> Propagation<'a> {
-        Propagation::new(self.model, self.ro)
+        Propagation::of(self.src)
     }
-    /// P⁻¹ (with the correct adjoint).
-    pub fn p_inv(&self) -> PropagationInverse<'a> {
-        PropagationInverse::new(self.model, self.ro)
+    /// P⁻¹ (with the correct adjoint); a step model's only (the attention block's P maps
+    /// pre-activations to V and has no recursion to invert).
+    pub fn p_inv(&self) -> Result<PropagationInverse<'a>> {
+        match self.src {
+            Source::Step { model, ro } => Ok(PropagationInverse::new(model, ro)),
+            Source::Attention { .. } => Err(NtkError::Invalid(
+                "P⁻¹ is defined for recurrent models only, not the attention block".into(),
+            )),
+        }
     }
     /// J_θ.
     pub fn j_theta(&self) -> Result<ParamJacobian<'a>> {
-        ParamJacobian::new(self.model, self.ro, self.subset().as_deref())
+        ParamJacobian::of(self.src, self.subset().as_deref())
     }
     /// K by the Kronecker core (the fast path).
     pub fn k(&self) -> Result<KroneckerCore> {
-        KroneckerCore::new(self.model, self.ro, self.subset().as_deref())
+        let subset = self.subset();
+        if let Some(names) = &subset {
+            for n in names {
+                self.src.layout().get(n)?;
+            }
+        }
+        let (b, t, h) = self.src.dims();
+        Ok(KroneckerCore::from_sites(
+            self.src.weight_sites(),
+            subset.as_deref(),
+            b,
+            t,
+            h,
+        ))
     }
     /// K = J_θ J_θ* (the autodiff reference).
     pub fn k_autodiff(&self) -> Result<Gram<ParamJacobian<'a>>> {
@@ -125,8 +148,15 @@ impl<'a> GlobalNtk<'a> {
     }
     /// R = I_N ⊗ W_out: states → outputs `[B, T, n_y]`.
     pub fn readout_map(&self, readout: &Readout) -> Result<ReadoutMap> {
+        let n = match self.src {
+            Source::Step { ro, .. } => ro.sites(),
+            Source::Attention { .. } => {
+                return Err(NtkError::Invalid(
+                    "the attention block's state V has no readout".into(),
+                ));
+            }
+        };
         let w = readout.weight().to_owned();
-        let n = self.ro.sites();
         let dense = Dense::with_shapes(
             w,
             Shape::flat("hidden", readout.hidden_size()),

@@ -8,7 +8,10 @@ use faer::{Mat, MatMut, MatRef};
 use gentk_linalg::kernels::par_columns_chunked;
 use gentk_linalg::{LinearOp, Shape};
 use gentk_models::recursion::{gather, propagate, propagate_adjoint, scatter};
+use gentk_models::rollout::for_columns;
 use gentk_models::{Rollout, StepModel};
+
+use crate::source::Source;
 
 /// Probes per parallel work item of the recursions (fixed, so the bits never depend on the thread
 /// count); each step is then an H x (8·B) GEMM.
@@ -22,20 +25,23 @@ fn backward(m: &dyn StepModel, ro: &Rollout, x: MatRef<'_, f64>, y: MatMut<'_, f
     par_columns_chunked(x, y, PROBE_CHUNK, |xc, yc| propagate_adjoint(m, ro, xc, yc));
 }
 
-/// P: state → state.
+/// P: state → state (for the attention block, pre-activation injections → V, one probe per
+/// parallel work item).
 pub struct Propagation<'a> {
-    model: &'a dyn StepModel,
-    ro: &'a Rollout,
+    src: Source<'a>,
     shape: Shape,
 }
 
 impl<'a> Propagation<'a> {
     /// P for a rollout of `model`.
     pub fn new(model: &'a dyn StepModel, ro: &'a Rollout) -> Self {
+        Self::of(Source::Step { model, ro })
+    }
+    /// P of any source.
+    pub fn of(src: Source<'a>) -> Self {
         Propagation {
-            model,
-            ro,
-            shape: Shape::state(ro.batch, ro.time, ro.hidden),
+            shape: src.state_shape(),
+            src,
         }
     }
 }
@@ -48,10 +54,20 @@ impl LinearOp for Propagation<'_> {
         &self.shape
     }
     fn apply_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
-        forward(self.model, self.ro, x, y)
+        match self.src {
+            Source::Step { model, ro } => forward(model, ro, x, y),
+            Source::Attention { block, tape } => {
+                for_columns(x, y, |xc, yc| block.propagate(tape, xc, yc))
+            }
+        }
     }
     fn apply_adjoint_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
-        backward(self.model, self.ro, x, y)
+        match self.src {
+            Source::Step { model, ro } => backward(model, ro, x, y),
+            Source::Attention { block, tape } => {
+                for_columns(x, y, |xc, yc| block.propagate_adjoint(tape, xc, yc))
+            }
+        }
     }
 }
 

@@ -297,7 +297,7 @@ fn p_inverse_neumann_and_adjoint_identities() {
         let n = ro.state_dim();
         let (p, pi) = (
             materialize(&g.p(), 4096).unwrap(),
-            materialize(&g.p_inv(), 4096).unwrap(),
+            materialize(&g.p_inv().unwrap(), 4096).unwrap(),
         );
         assert!(
             (&p * &pi - Mat::<f64>::identity(n, n)).norm_max() < 1e-12,
@@ -312,17 +312,24 @@ fn p_inverse_neumann_and_adjoint_identities() {
             rel(&pt, &p.transpose().to_owned()) < 1e-14,
             "{name}: P* = Pᵀ"
         );
-        let pit = materialize(&Adjoint(g.p_inv()), 4096).unwrap();
+        let pit = materialize(&Adjoint(g.p_inv().unwrap()), 4096).unwrap();
         assert!(
             rel(&pit, &pi.transpose().to_owned()) < 1e-14,
             "{name}: P⁻* = (P⁻¹)ᵀ (kpflow's bug absent)"
         );
         // Neumann series of P⁻¹ = I − 𝒥S is exact after T terms (T − 1 iterations), not before.
-        let neu = materialize(&NeumannInverse::new(g.p_inv(), T - 1, 0.0).unwrap(), 4096).unwrap();
+        let neu = materialize(
+            &NeumannInverse::new(g.p_inv().unwrap(), T - 1, 0.0).unwrap(),
+            4096,
+        )
+        .unwrap();
         assert!(rel(&neu, &p) < 1e-13, "{name}: Neumann vs recursion");
         if name.contains("tanh") || name.contains("gru") {
-            let short =
-                materialize(&NeumannInverse::new(g.p_inv(), T - 2, 0.0).unwrap(), 4096).unwrap();
+            let short = materialize(
+                &NeumannInverse::new(g.p_inv().unwrap(), T - 2, 0.0).unwrap(),
+                4096,
+            )
+            .unwrap();
             assert!(
                 rel(&short, &p) > 1e-6,
                 "{name}: T − 1 terms must not be exact"
@@ -347,7 +354,7 @@ fn p_inverse_neumann_and_adjoint_identities() {
         let nth = m.sm().params().layout().len();
         let (pp, pinv, j, k, ntk) = (
             g.p(),
-            g.p_inv(),
+            g.p_inv().unwrap(),
             g.j_theta().unwrap(),
             g.k().unwrap(),
             g.ntk().unwrap(),
@@ -503,9 +510,9 @@ fn output_ntk_is_the_readout_sandwich() {
     assert!(rel(&pp, &(&p * p.transpose())) < 1e-14);
 }
 
-#[test]
-fn attention_ntk_matches_finite_differences() {
-    let cfg = AttentionConfig {
+/// Every variant of the attention block at toy size (heads, positions, Fourier features, mask).
+fn attention_variants() -> Vec<(&'static str, AttentionConfig)> {
+    let base = AttentionConfig {
         d_input: 2,
         d_model: 4,
         n_heads: 2,
@@ -514,25 +521,126 @@ fn attention_ntk_matches_finite_differences() {
         max_seq_len: 8,
         ..Default::default()
     };
-    let mut blk = AttentionBlock::init(cfg, 21).unwrap();
+    vec![
+        ("2 heads", base.clone()),
+        (
+            "1 head, learned positions",
+            AttentionConfig {
+                n_heads: 1,
+                positional: Positional::Learned,
+                ..base.clone()
+            },
+        ),
+        (
+            "sinusoid(3), causal",
+            AttentionConfig {
+                positional: Positional::Sinusoidal { components: 3 },
+                causal: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "fourier(2)",
+            AttentionConfig {
+                d_input: 1,
+                fourier_freqs: Some(2),
+                ..base
+            },
+        ),
+    ]
+}
+
+/// |⟨A x, y⟩ − ⟨x, A* y⟩| / (‖A x‖ ‖y‖) for one Gaussian pair.
+fn adjoint_defect(a: &impl LinearOp, seed: u64) -> f64 {
+    let x = randn(a.shape_in().numel(), seed);
+    let y = randn(a.shape_out().numel(), seed + 100);
+    let (ax, aty) = (a.apply(&x).unwrap(), a.apply_adjoint(&y).unwrap());
+    let dot = |p: &[f64], q: &[f64]| p.iter().zip(q).map(|(u, v)| u * v).sum::<f64>();
+    (dot(&ax, &y) - dot(&x, &aty)).abs() / (dot(&ax, &ax) * dot(&y, &y)).sqrt()
+}
+
+#[test]
+fn attention_ntk_in_the_common_stack_matches_finite_differences() {
+    // NTK_S = P K P* with K the Kronecker core over the pre-activation state, against J Jᵀ of a
+    // 4-point finite-difference Jacobian of the whole forward pass x ↦ V; K core = J_u J_u* (the
+    // weight-site map); P K P* = (P J_u)(P J_u)*; adjoint identities of every factor.
     let (b, t) = (2, 3);
-    let x = randn(b * t * 2, 22);
-    let tape = blk.forward(&x, b, t).unwrap();
-    let ntk = materialize(&gentk_ntk::attention::attention_ntk(&blk, &tape), 4096).unwrap();
-    let th = blk.params().values().to_vec();
-    let n = blk.state(&tape).len();
-    let eps = 1e-3;
-    let mut j = Mat::<f64>::zeros(n, th.len());
-    for p in 0..th.len() {
-        for (c, w) in [(2.0, -1.0), (1.0, 8.0), (-1.0, -8.0), (-2.0, 1.0)] {
-            blk.params_mut().values_mut().copy_from_slice(&th);
-            blk.params_mut().values_mut()[p] += c * eps;
-            let v = blk.state(&blk.forward(&x, b, t).unwrap());
-            for i in 0..n {
-                j[(i, p)] += w * v[i] / (12.0 * eps);
+    for (name, cfg) in attention_variants() {
+        let mut blk = AttentionBlock::init(cfg.clone(), 21).unwrap();
+        let x = randn(b * t * cfg.d_input, 22);
+        let tape = blk.forward(&x, b, t).unwrap();
+        let (ntk, core, auto, full) = {
+            let g = GlobalNtk::attention(&blk, &tape);
+            assert_eq!(g.state_shape().numel(), b * t * cfg.state_width());
+            for (what, d) in [
+                ("P", adjoint_defect(&g.p(), 1)),
+                ("K", adjoint_defect(&g.k().unwrap(), 2)),
+                ("J_u", adjoint_defect(&g.j_theta().unwrap(), 3)),
+                ("NTK", adjoint_defect(&g.ntk().unwrap(), 4)),
+            ] {
+                assert!(d < 1e-14, "{name}: adjoint defect of {what} {d:e}");
+            }
+            assert!(g.p_inv().is_err());
+            (
+                materialize(&g.ntk().unwrap(), 4096).unwrap(),
+                materialize(&g.k().unwrap(), 4096).unwrap(),
+                materialize(&g.k_autodiff().unwrap(), 4096).unwrap(),
+                materialize(&g.ntk_full().unwrap(), 4096).unwrap(),
+            )
+        };
+        assert!(rel(&core, &auto) < 1e-13, "{name}: K core vs J_u J_u*");
+        assert!(
+            rel(&ntk, &full) < 1e-13,
+            "{name}: P K P* vs (P J_u)(P J_u)*"
+        );
+        let th = blk.params().values().to_vec();
+        let n = blk.state(&tape).len();
+        let eps = 1e-3;
+        let mut j = Mat::<f64>::zeros(n, th.len());
+        for p in 0..th.len() {
+            for (c, w) in [(2.0, -1.0), (1.0, 8.0), (-1.0, -8.0), (-2.0, 1.0)] {
+                blk.params_mut().values_mut().copy_from_slice(&th);
+                blk.params_mut().values_mut()[p] += c * eps;
+                let v = blk.state(&blk.forward(&x, b, t).unwrap());
+                for i in 0..n {
+                    j[(i, p)] += w * v[i] / (12.0 * eps);
+                }
             }
         }
+        blk.params_mut().values_mut().copy_from_slice(&th);
+        let e = rel(&ntk, &(&j * j.transpose()));
+        assert!(e < 1e-9, "{name}: attention NTK vs FD rel err {e:e}");
     }
-    let e = rel(&ntk, &(&j * j.transpose()));
-    assert!(e < 1e-9, "attention NTK rel err {e:e}");
+}
+
+#[test]
+fn attention_kronecker_core_is_a_direct_sum_of_site_grams_over_channel_blocks() {
+    // K[(s, c), (s', c')] = [c, c' in one block j] Σ_{weights of j} G_w[s, s'], G_w = S_w S_wᵀ,
+    // built densely from the site variables; dropping the W_1 site changes K.
+    let (b, t) = (2, 3);
+    for (name, cfg) in attention_variants() {
+        let blk = AttentionBlock::init(cfg.clone(), 31).unwrap();
+        let tape = blk.forward(&randn(b * t * cfg.d_input, 32), b, t).unwrap();
+        let g = GlobalNtk::attention(&blk, &tape);
+        let core = materialize(&g.k().unwrap(), 4096).unwrap();
+        let (nt, w) = (b * t, cfg.state_width());
+        let mut want = Mat::<f64>::zeros(nt * w, nt * w);
+        for site in blk.weight_sites(&tape) {
+            let gram = site.sites.as_ref() * site.sites.transpose();
+            for c in site.channels.clone().unwrap() {
+                for s in 0..nt {
+                    for s2 in 0..nt {
+                        want[(s * w + c, s2 * w + c)] += gram[(s, s2)];
+                    }
+                }
+            }
+        }
+        assert!(rel(&core, &want) < 1e-14, "{name}");
+        let sub = g.with_subset(&[gentk_models::attention::names::W_2]);
+        let k2 = materialize(&sub.k().unwrap(), 4096).unwrap();
+        assert!(
+            rel(&k2, &want) > 0.1,
+            "{name}: a subset is not the whole core"
+        );
+    }
 }

@@ -89,8 +89,9 @@ fn parameters(spec: &Spec, task: &TaskDims, dims: &PointDims) -> f64 {
         Arch::LeakyRnn | Arch::LinearRnn | Arch::Rnn => h * (h + nx + 2.0),
         Arch::MlpRelu | Arch::MlpResidual => m.depth.unwrap_or(1) as f64 * h * (h + 1.0) + h * nx,
         Arch::Attention => {
-            let mlp = m.mlp_hidden.unwrap_or(2 * m.hidden) as f64;
-            4.0 * h * h + 2.0 * h * mlp + h * (nx + 1.0 + task.time as f64)
+            let (d, mlp) = (m.attention_width() as f64, m.mlp_width() as f64);
+            let nx = m.fourier_features.map_or(nx, |k| 2.0 * k as f64 + 1.0);
+            4.0 * d * d + 2.0 * d * mlp + mlp * mlp + d * (nx + 1.0 + task.time as f64)
         }
     };
     body + readout

@@ -251,6 +251,18 @@ impl Statistic {
 }
 
 names! {
+    /// The attention block's positional term (`model.positional`, PAPER §6.5).
+    PositionalKind {
+        /// None (the main panels).
+        Off = "off",
+        /// A learned [max_len, D] table, 0.02·N(0, 1) (a trained tensor).
+        Learned = "learned",
+        /// Fixed Vaswani sinusoids, the first `model.pe_components` channels kept.
+        Sinusoidal = "sinusoidal",
+    }
+}
+
+names! {
     /// Which student weights a `[teacher]` setup draws afresh (× model.gain) and trains (PAPER §6.4).
     TeacherCase {
         /// A fresh orthogonal W_h; W_h trained.

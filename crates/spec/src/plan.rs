@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::error::{Invalid, Result, SpecError};
 use crate::limits::{self, Limits};
 use crate::locate::{KeyPath, Seg, SpanIndex, line_col, suggestion};
-use crate::names::PlotKind;
+use crate::names::{Arch, PlotKind, PositionalKind};
 use crate::rules::{PointDims, check_measure};
 use crate::schema::Spec;
 use crate::sweep::{Point, expand, set_path};
@@ -362,6 +362,7 @@ pub fn validate(spec: &Spec) -> Result<(TaskConfig, PointDims), Invalid> {
             ),
         ));
     }
+    check_attention(spec, &tdims)?;
     let dims = PointDims::of(spec, tdims);
     if spec.measures.is_empty() {
         return Err(Invalid::new(
@@ -574,6 +575,69 @@ pub const MAX_NAME_LEN: usize = 100;
 
 /// A name that becomes one path component under `results/`: 1–100 characters from
 /// `A–Z a–z 0–9 _ - .`, not starting with a dot (so never `.`, `..` or hidden).
+/// The attention block's keys: only on arch `attention`, and sizes it can be built with (heads
+/// dividing D, Fourier features of a one-dimensional input, PE channels within D).
+fn check_attention(spec: &Spec, task: &TaskDims) -> Result<(), Invalid> {
+    let m = &spec.model;
+    let key = |k: &str| KeyPath::dotted(k);
+    let set = [
+        ("model.heads", m.heads.is_some()),
+        ("model.mlp_hidden", m.mlp_hidden.is_some()),
+        ("model.d_model", m.d_model.is_some()),
+        ("model.positional", m.positional.is_some()),
+        ("model.pe_components", m.pe_components.is_some()),
+        ("model.fourier_features", m.fourier_features.is_some()),
+    ];
+    if m.arch != Arch::Attention {
+        return match set.iter().find(|(_, on)| *on) {
+            Some((k, _)) => Err(Invalid::new(
+                key(k),
+                format!("`{k}` applies to arch `attention` only, not `{}`", m.arch),
+            )),
+            None => Ok(()),
+        };
+    }
+    let d = m.attention_width();
+    for (k, v) in [
+        ("model.d_model", m.d_model),
+        ("model.heads", m.heads),
+        ("model.mlp_hidden", m.mlp_hidden),
+        ("model.fourier_features", m.fourier_features),
+        ("model.pe_components", m.pe_components),
+    ] {
+        if v == Some(0) {
+            return Err(Invalid::new(key(k), "must be ≥ 1"));
+        }
+    }
+    let heads = m.heads.unwrap_or(1);
+    if d % heads != 0 {
+        return Err(Invalid::new(
+            key("model.heads"),
+            format!("{heads} heads do not divide d_model = {d}"),
+        ));
+    }
+    if m.fourier_features.is_some() && task.n_in != 1 {
+        return Err(Invalid::new(
+            key("model.fourier_features"),
+            format!(
+                "Fourier features need a one-dimensional input; the task has {}",
+                task.n_in
+            ),
+        ));
+    }
+    match (m.positional_kind(), m.pe_components) {
+        (PositionalKind::Sinusoidal, Some(c)) if c > d => Err(Invalid::new(
+            key("model.pe_components"),
+            format!("{c} components exceed d_model = {d}"),
+        )),
+        (PositionalKind::Off | PositionalKind::Learned, Some(_)) => Err(Invalid::new(
+            key("model.pe_components"),
+            "pe_components needs positional = \"sinusoidal\"",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_name(path: KeyPath, name: &str) -> Result<(), Invalid> {
     let bad = name
         .chars()

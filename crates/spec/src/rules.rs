@@ -57,9 +57,9 @@ const BASE: Needs = Needs {
 /// Why an operator × statistic pair cannot be computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NotSupported {
-    /// The attention block has F1's fine-grained checks only (PAPER §6.5).
+    /// The attention block's state is V at initialisation: no readout, targets, training or P⁻¹.
     #[error(
-        "arch `attention` supports kron_error (operators k, ntk) and adjoint_defect (j_theta), not `{statistic}` of `{operator}`"
+        "arch `attention` supports the NTK operators k, k_autodiff, ntk, pp_star, p (traces, norms, ranks, spectra, temporal modes, adjoint defects, kron_error) and data_pr of data, not `{statistic}` of `{operator}`"
     )]
     Attention {
         /// The operator asked for.
@@ -77,20 +77,45 @@ pub enum NotSupported {
     },
 }
 
+/// What the attention block computes (PAPER §6.5, §9.9): everything of its NTK operators that
+/// needs no readout, targets, training or P⁻¹, and the input PR.
+fn attention_supports(op: Operator, st: Statistic) -> bool {
+    use Operator as O;
+    use Statistic as S;
+    match op {
+        O::K | O::KAutodiff | O::Ntk | O::PpStar | O::P => matches!(
+            st,
+            S::Trace
+                | S::Fro2
+                | S::Fro
+                | S::EffRank
+                | S::EffRankSpace
+                | S::EffRankTime
+                | S::TopEigs
+                | S::Spectrum
+                | S::TimeSpectrum
+                | S::TemporalModes
+                | S::TemporalModesWeighted
+                | S::AdjointDefect
+                | S::KronError
+                | S::AlignmentPpStar
+        ),
+        O::JTheta => st == S::AdjointDefect,
+        O::Data => st == S::DataPr,
+        O::ScalarFilter => st == S::Weights,
+        _ => false,
+    }
+}
+
 /// What `statistic` of `operator` needs on `arch`, or why it cannot be computed.
 pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, NotSupported> {
     use Operator as O;
     use Statistic as S;
-    if arch == Arch::Attention {
-        // The attention block has F1's fine-grained checks only (PAPER §6.5).
-        return match (op, st) {
-            (O::K | O::Ntk, S::KronError) | (O::JTheta, S::AdjointDefect) => Ok(BASE),
-            (O::ScalarFilter, S::Weights) => Ok(BASE),
-            _ => Err(NotSupported::Attention {
-                operator: op,
-                statistic: st,
-            }),
-        };
+    if arch == Arch::Attention && !attention_supports(op, st) {
+        return Err(NotSupported::Attention {
+            operator: op,
+            statistic: st,
+        });
     }
     let psd = matches!(
         op,
@@ -224,7 +249,7 @@ impl PointDims {
         PointDims {
             batch: spec.task.batch,
             time,
-            hidden: spec.model.hidden,
+            hidden: spec.model.state_width(),
             outputs: spec.model.outputs.unwrap_or(targets.max(1)),
             targets,
         }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::names::{
-    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, Statistic, TargetCase,
-    TeacherCase, Variant,
+    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, PositionalKind,
+    Statistic, TargetCase, TeacherCase, Variant,
 };
 
 /// A whole spec file (after preset resolution).
@@ -102,12 +102,50 @@ pub struct ModelSpec {
     /// Attention heads (arch `attention`; default 1).
     #[serde(default)]
     pub heads: Option<usize>,
-    /// Attention block's MLP width (arch `attention`; default 2·hidden).
+    /// Attention block's MLP width (arch `attention`; default 2·d_model).
     #[serde(default)]
     pub mlp_hidden: Option<usize>,
+    /// Attention model width D (arch `attention`; default `hidden`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d_model: Option<usize>,
+    /// Attention positional term (default off; `pe_components` alone means sinusoidal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positional: Option<PositionalKind>,
+    /// Sinusoidal positional encoding: the channels kept (default all D).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pe_components: Option<usize>,
+    /// Deterministic Fourier features of a one-dimensional input: [x, sin(2π2^k x), cos(2π2^k x)]
+    /// for k < this (PAPER §6.5; needs d_input = 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fourier_features: Option<usize>,
 }
 
 impl ModelSpec {
+    /// The attention block's width D (`d_model`, else `hidden`).
+    pub fn attention_width(&self) -> usize {
+        self.d_model.unwrap_or(self.hidden)
+    }
+    /// The attention block's MLP width M (default 2·D).
+    pub fn mlp_width(&self) -> usize {
+        self.mlp_hidden.unwrap_or(2 * self.attention_width())
+    }
+    /// The positional term, with `pe_components` alone meaning sinusoidal.
+    pub fn positional_kind(&self) -> PositionalKind {
+        match (self.positional, self.pe_components) {
+            (Some(p), _) => p,
+            (None, Some(_)) => PositionalKind::Sinusoidal,
+            (None, None) => PositionalKind::Off,
+        }
+    }
+    /// Channels per site of the analysed state: H, or the attention block's V (5D + 2M).
+    pub fn state_width(&self) -> usize {
+        if self.arch == Arch::Attention {
+            5 * self.attention_width() + 2 * self.mlp_width()
+        } else {
+            self.hidden
+        }
+    }
+
     /// Whether the cell has biases (`bias`, else the arch default: leaky cells off, the rest on).
     pub fn has_bias(&self) -> bool {
         self.bias.unwrap_or(!self.arch.is_leaky())

@@ -58,7 +58,11 @@ impl AttentionBlock {
             gemm(m.as_mut(), dh0, self.w(w).transpose(), 1.0, true);
             m
         };
-        let (dq, dk, dv) = (proj(c.q(), &t.w_q), proj(c.k(), &t.w_k), proj(c.v(), &t.w_v));
+        let (dq, dk, dv) = (
+            proj(c.q(), &t.w_q),
+            proj(c.k(), &t.w_k),
+            proj(c.v(), &t.w_v),
+        );
         let (time, dh) = (tape.time, self.config().head_dim());
         let mut da = Mat::zeros(tape.tokens(), self.config().d_model);
         self.for_heads(tape.batch, |b, hd| {
@@ -72,8 +76,18 @@ impl AttentionBlock {
         });
         cols_mut(out.as_mut(), c.v()).copy_from(&da);
         let mut dao = cols(du, c.attn_out()).to_owned();
-        gemm(dao.as_mut(), da.as_ref(), self.w(&t.w_o).transpose(), 1.0, true);
-        hadamard_into(tape.g1.as_ref(), dao.as_ref(), cols_mut(out.as_mut(), c.attn_out()));
+        gemm(
+            dao.as_mut(),
+            da.as_ref(),
+            self.w(&t.w_o).transpose(),
+            1.0,
+            true,
+        );
+        hadamard_into(
+            tape.g1.as_ref(),
+            dao.as_ref(),
+            cols_mut(out.as_mut(), c.attn_out()),
+        );
         let mut dh1 = cols(du, c.h1()).to_owned();
         gemm(
             dh1.as_mut(),
@@ -82,7 +96,11 @@ impl AttentionBlock {
             1.0,
             true,
         );
-        hadamard_into(tape.g2.as_ref(), dh1.as_ref(), cols_mut(out.as_mut(), c.h1()));
+        hadamard_into(
+            tape.g2.as_ref(),
+            dh1.as_ref(),
+            cols_mut(out.as_mut(), c.h1()),
+        );
         let mut dh2 = cols(du, c.h2()).to_owned();
         gemm(
             dh2.as_mut(),
@@ -103,12 +121,32 @@ impl AttentionBlock {
         cols_mut(out.as_mut(), c.h2()).copy_from(cols(g, c.h2()));
         let mut gu2 = cols(g, c.h1()).to_owned();
         gemm(gu2.as_mut(), cols(g, c.h2()), self.w(&t.w_2), 1.0, true);
-        hadamard_into(tape.g2.as_ref(), gu2.as_ref(), cols_mut(out.as_mut(), c.h1()));
+        hadamard_into(
+            tape.g2.as_ref(),
+            gu2.as_ref(),
+            cols_mut(out.as_mut(), c.h1()),
+        );
         let mut gu1 = cols(g, c.attn_out()).to_owned();
-        gemm(gu1.as_mut(), cols(out.as_ref(), c.h1()), self.w(&t.w_1), 1.0, true);
-        hadamard_into(tape.g1.as_ref(), gu1.as_ref(), cols_mut(out.as_mut(), c.attn_out()));
+        gemm(
+            gu1.as_mut(),
+            cols(out.as_ref(), c.h1()),
+            self.w(&t.w_1),
+            1.0,
+            true,
+        );
+        hadamard_into(
+            tape.g1.as_ref(),
+            gu1.as_ref(),
+            cols_mut(out.as_mut(), c.attn_out()),
+        );
         let mut ga = cols(g, c.v()).to_owned();
-        gemm(ga.as_mut(), cols(out.as_ref(), c.attn_out()), self.w(&t.w_o), 1.0, true);
+        gemm(
+            ga.as_mut(),
+            cols(out.as_ref(), c.attn_out()),
+            self.w(&t.w_o),
+            1.0,
+            true,
+        );
         // The heads: a ← q, k, v.
         let (n, d) = (tape.tokens(), self.config().d_model);
         let (time, dh) = (tape.time, self.config().head_dim());

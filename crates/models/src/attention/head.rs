@@ -13,7 +13,9 @@ pub fn probabilities(q: MatRef<'_, f64>, k: MatRef<'_, f64>, scale: f64, causal:
     gemm(a.as_mut(), q, k.transpose(), scale, false);
     for i in 0..t {
         let keys = if causal { i + 1 } else { a.ncols() };
-        let row_max = (0..keys).map(|j| a[(i, j)]).fold(f64::NEG_INFINITY, f64::max);
+        let row_max = (0..keys)
+            .map(|j| a[(i, j)])
+            .fold(f64::NEG_INFINITY, f64::max);
         let mut z = 0.0;
         for j in 0..a.ncols() {
             let e = if j < keys {

@@ -1,47 +1,62 @@
-//! The attention block (arch `attention`, PAPER §6.5) in the runner: F1's checks of its fine-grained
-//! state — K = ⊕_j G_j ⊗ I against J_θ J_θᵀ of the explicit constraint map and P K Pᵀ against the
-//! whole forward pass's NTK, both by dense 4-point finite differences (tiny sizes) — and the adjoint
-//! defect of its x ↦ V Jacobian.
+//! The attention block (arch `attention`, PAPER §6.5) in the runner: one forward pass of a freshly
+//! initialised block on the point's inputs, then every measurement through the common operator
+//! stack ([`GlobalNtk::attention`]: K by its Kronecker core over the pre-activation state, P = dV/du,
+//! NTK_S of x ↦ V) with the same statistics as the RNNs; `data_pr` is the input PR of x_in (after
+//! Fourier features); `kron_error` is F1's dense finite-difference check of the fine-grained state.
 
+use faer::MatRef;
+use gentk_linalg::rank::data_pr;
 use gentk_models::{AttentionBlock, AttentionConfig, Positional};
-use gentk_ntk::attention::{AttentionJacobian, FineChecks, attention_fine_checks};
+use gentk_ntk::GlobalNtk;
+use gentk_ntk::attention::{FineChecks, attention_fine_checks};
+use gentk_report::Row;
+use gentk_spec::{Operator, PositionalKind, Spec, Statistic};
 use gentk_tasks::Dataset;
 
-use gentk_spec::{Operator, Spec, Statistic};
-
-use super::Val;
-use super::checks::adjoint_defect;
+use super::checks::operator_adjoint_defect;
 use super::error::{MeasureError, Result};
+use super::{Val, ntk_rows, ntk_stat, rows_of};
 
 /// Finite-difference step of the dense checks (truncation ~h⁴, round-off ~ε/h: both ≲ 1e-12).
 const FD_STEP: f64 = 1e-3;
 
-/// The block of a spec: d_model = `model.hidden`, heads = `model.heads` (1), MLP width =
-/// `model.mlp_hidden` (2·hidden), outputs = `model.outputs` (1), no positions, no mask.
+/// The block of a spec: D = `model.d_model` (else `hidden`), heads = `model.heads` (1), MLP width
+/// = `model.mlp_hidden` (2·D), outputs = `model.outputs` (1), the positional term and Fourier
+/// features as given, no mask.
 pub fn build(spec: &Spec, d_input: usize, time: usize, seed: u64) -> Result<AttentionBlock> {
     let m = &spec.model;
+    let d_model = m.attention_width();
     let cfg = AttentionConfig {
         d_input,
-        d_model: m.hidden,
+        d_model,
         n_heads: m.heads.unwrap_or(1),
-        mlp_hidden: m.mlp_hidden.unwrap_or(2 * m.hidden),
+        mlp_hidden: m.mlp_width(),
         d_output: m.outputs.unwrap_or(1),
         max_seq_len: time.max(128),
-        positional: Positional::Off,
-        fourier_freqs: None,
+        positional: match m.positional_kind() {
+            PositionalKind::Off => Positional::Off,
+            PositionalKind::Learned => Positional::Learned,
+            PositionalKind::Sinusoidal => Positional::Sinusoidal {
+                components: m.pe_components.unwrap_or(d_model),
+            },
+        },
+        fourier_freqs: m.fourier_features,
         causal: false,
     };
     Ok(AttentionBlock::init(cfg, seed)?)
 }
 
-/// Every measurement of one attention point, as (measure index, values).
-pub fn measure_all(spec: &Spec, data: &Dataset, seed: u64) -> Result<Vec<(usize, Vec<Val>)>> {
+/// The rows of every measurement of one attention point.
+pub fn measure_all(spec: &Spec, data: &Dataset, seed: u64) -> Result<Vec<Row>> {
     let block = build(spec, data.n_in, data.time, seed)?;
+    let tape = block.forward(&data.inputs, data.n, data.time)?;
+    let g = GlobalNtk::attention(&block, &tape);
     let mut checks: Option<FineChecks> = None;
     let mut out = Vec::new();
     for (mi, m) in spec.measures.iter().enumerate() {
         let mseed = seed.wrapping_add(1 + mi as u64);
-        let v = match (m.operator, m.statistic) {
+        let one = |v: f64| rows_of(m, seed, Val::one(v));
+        let rows = match (m.operator, m.statistic) {
             (Operator::K | Operator::Ntk, Statistic::KronError) => {
                 let c = match checks {
                     Some(c) => c,
@@ -53,24 +68,34 @@ pub fn measure_all(spec: &Spec, data: &Dataset, seed: u64) -> Result<Vec<(usize,
                         c
                     }
                 };
-                if m.operator == Operator::K {
+                one(if m.operator == Operator::K {
                     c.k_error
                 } else {
                     c.ntk_error
-                }
+                })
             }
-            (Operator::JTheta, Statistic::AdjointDefect) => {
-                let tape = block.forward(&data.inputs, data.n, data.time)?;
-                adjoint_defect(&AttentionJacobian::new(&block, &tape), m.k.max(1), mseed)
+            (op, Statistic::AdjointDefect) => {
+                one(operator_adjoint_defect(&g, op, m.k.max(1), mseed)
+                    .map_err(|e| e.in_measure(&m.name))?)
             }
-            (op, st) => {
-                return Err(MeasureError::Unsupported(format!(
-                    "arch `attention` with statistic `{st}` of operator `{op}`"
-                ))
-                .in_measure(&m.name));
+            (Operator::Data, Statistic::DataPr) => {
+                // The input PR of what the block sees, x_in (after Fourier features), uncentered.
+                let x: MatRef<'_, f64> = tape.input_features();
+                one(data_pr(x, false))
             }
+            (
+                _,
+                Statistic::TimeSpectrum
+                | Statistic::TemporalModes
+                | Statistic::TemporalModesWeighted,
+            ) => ntk_rows(&g, m, seed, mseed).map_err(|e| e.in_measure(&m.name))?,
+            _ => rows_of(
+                m,
+                seed,
+                ntk_stat(&g, m, mseed).map_err(|e| e.in_measure(&m.name))?,
+            ),
         };
-        out.push((mi, Val::one(v)));
+        out.extend(rows);
     }
     Ok(out)
 }

@@ -152,6 +152,29 @@ fn core_align<A: LinearOp>(a: &A, gram: Mat<f64>, m: &Measure, seed: u64) -> Res
     })
 }
 
+/// The adjoint defect of one of the operators of `g` (any source).
+pub fn operator_adjoint_defect(
+    g: &GlobalNtk<'_>,
+    op: Operator,
+    pairs: usize,
+    seed: u64,
+) -> Result<f64> {
+    Ok(match op {
+        Operator::P => adjoint_defect(&g.p(), pairs, seed),
+        Operator::PInv => adjoint_defect(&g.p_inv()?, pairs, seed),
+        Operator::JTheta => adjoint_defect(&g.j_theta()?, pairs, seed),
+        Operator::K => adjoint_defect(&g.k()?, pairs, seed),
+        Operator::KAutodiff => adjoint_defect(&g.k_autodiff()?, pairs, seed),
+        Operator::Ntk => adjoint_defect(&g.ntk()?, pairs, seed),
+        Operator::PpStar => adjoint_defect(&g.pp_star(), pairs, seed),
+        op => {
+            return Err(MeasureError::Unsupported(format!(
+                "adjoint_defect of `{op}`"
+            )));
+        }
+    })
+}
+
 /// Evaluates one check of measurement `m` at a point.
 pub fn measure(
     spec: &Spec,
@@ -164,15 +187,10 @@ pub fn measure(
     use Statistic as S;
     let pairs = m.k.max(1);
     let v = match (m.statistic, m.operator) {
-        (S::AdjointDefect, O::P) => adjoint_defect(&g.p(), pairs, seed),
-        (S::AdjointDefect, O::PInv) => adjoint_defect(&g.p_inv(), pairs, seed),
-        (S::AdjointDefect, O::JTheta) => adjoint_defect(&g.j_theta()?, pairs, seed),
-        (S::AdjointDefect, O::K) => adjoint_defect(&g.k()?, pairs, seed),
-        (S::AdjointDefect, O::Ntk) => adjoint_defect(&g.ntk()?, pairs, seed),
-        (S::AdjointDefect, O::PpStar) => adjoint_defect(&g.pp_star(), pairs, seed),
+        (S::AdjointDefect, op) => operator_adjoint_defect(g, op, pairs, seed)?,
         (S::InverseError, O::P) => {
             // ‖P P⁻¹ − I‖_F / √n, dense.
-            let pinv = materialize(&g.p_inv(), EXACT_LIMIT)?;
+            let pinv = materialize(&g.p_inv()?, EXACT_LIMIT)?;
             let p = materialize(&g.p(), EXACT_LIMIT)?;
             let n = p.nrows();
             let d = &p * &pinv - Mat::<f64>::identity(n, n);

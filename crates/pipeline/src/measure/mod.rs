@@ -168,11 +168,7 @@ pub fn compute_point(
     }
     let mut data = point_data(spec, task, seed)?;
     if spec.model.arch == Arch::Attention {
-        let mut rows = Vec::new();
-        for (mi, vals) in attention::measure_all(spec, &data, seed)? {
-            rows.extend(rows_of(&spec.measures[mi], seed, vals));
-        }
-        return Ok(rows);
+        return attention::measure_all(spec, &data, seed);
     }
     let teacher = match &spec.teacher {
         Some(te) => {
@@ -293,36 +289,14 @@ fn measure_snapshot(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Vec<Row
         (_, S::ModeRayleigh) => outputs::mode_rayleigh(s, m, seed)?,
         (_, S::Outputs) => outputs::trajectories(s, m, seed),
         (_, S::TargetRayleigh | S::AlignmentInit) => rows_of(m, seed, vec![special(s, m, mseed)?]),
-        (_, S::TimeSpectrum) => {
-            let (values, matvecs) = time_spectrum(s, m)?;
-            values
-                .into_iter()
-                .enumerate()
-                .map(|(index, value)| Row {
-                    index: Some(index as i64),
-                    value,
-                    matvecs,
-                    estimator: "exact".into(),
-                    budget: None,
-                    ptrace_variant: "compress_mean".into(),
-                    ..base_row(m, seed)
-                })
-                .collect()
+        (O::Gram, S::TimeSpectrum) => {
+            let values = gentk_linalg::kernels::sym_eigvals_desc(
+                checks::site_gram(&s.ntk(), s.ro)?.as_ref(),
+            )?;
+            spectrum_rows(m, seed, values, 0)
         }
-        (_, S::TemporalModes | S::TemporalModesWeighted) => {
-            let (entries, matvecs) = temporal_modes(s, m, mseed)?;
-            entries
-                .into_iter()
-                .map(|(index, trial, step, value)| Row {
-                    index: Some(index),
-                    value,
-                    trial: Some(trial),
-                    step: Some(step),
-                    matvecs,
-                    ptrace_variant: "compress_sum".into(),
-                    ..base_row(m, seed)
-                })
-                .collect()
+        (_, S::TimeSpectrum | S::TemporalModes | S::TemporalModesWeighted) => {
+            ntk_rows(&s.ntk(), m, seed, mseed)?
         }
         (_, st) if checks::handles(st) => {
             rows_of(m, seed, checks::measure(s.spec, &s.ntk(), s.ro, m, mseed)?)
@@ -418,7 +392,6 @@ fn operator_stat(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
     use Operator as O;
     use Statistic as S;
     let g = s.ntk();
-    let shape = g.state_shape();
     let none: Option<&gentk_linalg::Identity> = None;
     match (m.operator, m.statistic) {
         (O::Data, S::DataPr) => {
@@ -426,6 +399,41 @@ fn operator_stat(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
             let x = faer::MatRef::from_row_major_slice(&d.inputs, d.n * d.time, d.n_in);
             Ok(Val::one(data_pr(x, false)))
         }
+        (O::K | O::KAutodiff | O::Ntk | O::PpStar | O::P, _) => ntk_stat(&g, m, seed),
+        (O::OutputNtk, _) => {
+            let op = g.output_ntk(s.readout)?;
+            let oshape = gentk_linalg::Shape::new([
+                ("batch", s.ro.batch),
+                ("time", s.ro.time),
+                ("hidden", s.readout.output_size()),
+            ]);
+            // Named batch/time/hidden so that the partial traces find their axes.
+            let view = gentk_linalg::View::new(op, oshape.clone(), oshape.clone())?;
+            psd(&view, none, m, &oshape, seed)
+        }
+        (O::Gram, _) => {
+            let gd = gentk_linalg::Dense::new(checks::site_gram(&g, s.ro)?).symmetric(1e-9)?;
+            let gshape = gentk_linalg::Shape::new([
+                ("batch", s.ro.batch),
+                ("time", s.ro.time),
+                ("hidden", 1),
+            ]);
+            let view = gentk_linalg::View::new(gd, gshape.clone(), gshape.clone())?;
+            psd(&view, none, m, &gshape, seed)
+        }
+        (op, st) => Err(MeasureError::Unsupported(format!(
+            "statistic `{st}` of operator `{op}`"
+        ))),
+    }
+}
+
+/// Statistics of the NTK operators K, K (autodiff), NTK_S, P P* and P of any source (a rollout or
+/// the attention block's forward pass).
+pub(crate) fn ntk_stat(g: &GlobalNtk<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
+    use Operator as O;
+    use Statistic as S;
+    let shape = g.state_shape();
+    match (m.operator, m.statistic) {
         (O::K | O::Ntk, S::KronError) if m.estimator == Estimator::Randomized => {
             // ‖A − B‖_F / max(‖A‖_F, ‖B‖_F), all three by Hutch++ with `budget` matvecs.
             let err = if m.operator == O::K {
@@ -484,27 +492,6 @@ fn operator_stat(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
             }])
         }
         (O::P, _) => psd(&Gram(g.p()), Some(&g.p()), m, &shape, seed),
-        (O::OutputNtk, _) => {
-            let op = g.output_ntk(s.readout)?;
-            let oshape = gentk_linalg::Shape::new([
-                ("batch", s.ro.batch),
-                ("time", s.ro.time),
-                ("hidden", s.readout.output_size()),
-            ]);
-            // Named batch/time/hidden so that the partial traces find their axes.
-            let view = gentk_linalg::View::new(op, oshape.clone(), oshape.clone())?;
-            psd(&view, none, m, &oshape, seed)
-        }
-        (O::Gram, _) => {
-            let gd = gentk_linalg::Dense::new(checks::site_gram(&g, s.ro)?).symmetric(1e-9)?;
-            let gshape = gentk_linalg::Shape::new([
-                ("batch", s.ro.batch),
-                ("time", s.ro.time),
-                ("hidden", 1),
-            ]);
-            let view = gentk_linalg::View::new(gd, gshape.clone(), gshape.clone())?;
-            psd(&view, none, m, &gshape, seed)
-        }
         (op, st) => Err(MeasureError::Unsupported(format!(
             "statistic `{st}` of operator `{op}`"
         ))),
@@ -603,9 +590,8 @@ fn target_alignment(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>
 }
 
 /// All eigenvalues (descending) of the temporal compression C_h = compress_mean over hidden units,
-/// materialised exactly, and the operator applications that took (B·T: one per column of C_h);
-/// for the site Gram, its eigenvalues (formed directly, no applications).
-fn time_spectrum(s: &Snapshot<'_>, m: &Measure) -> Result<(Vec<f64>, i64)> {
+/// materialised exactly, and the operator applications that took (B·T: one per column of C_h).
+fn time_spectrum(g: &GlobalNtk<'_>, m: &Measure) -> Result<(Vec<f64>, i64)> {
     fn of<A: LinearOp>(a: &A) -> Result<(Vec<f64>, i64)> {
         let c = Compress::mean(a, TIME)?;
         let dense = materialize(&c, EXACT_LIMIT)?;
@@ -614,19 +600,53 @@ fn time_spectrum(s: &Snapshot<'_>, m: &Measure) -> Result<(Vec<f64>, i64)> {
         )?;
         Ok((values, dense.ncols() as i64))
     }
-    let g = s.ntk();
     match m.operator {
         Operator::K => of(&g.k()?),
         Operator::Ntk => of(&g.ntk()?),
         Operator::PpStar => of(&g.pp_star()),
-        Operator::Gram => Ok((
-            gentk_linalg::kernels::sym_eigvals_desc(checks::site_gram(&g, s.ro)?.as_ref())?,
-            0,
-        )),
         op => Err(MeasureError::Unsupported(format!(
             "time_spectrum of `{op}`"
         ))),
     }
+}
+
+/// The rows of a temporal spectrum (exact, compress_mean).
+fn spectrum_rows(m: &Measure, seed: u64, values: Vec<f64>, matvecs: i64) -> Vec<Row> {
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| Row {
+            index: Some(index as i64),
+            value,
+            matvecs,
+            estimator: "exact".into(),
+            budget: None,
+            ptrace_variant: "compress_mean".into(),
+            ..base_row(m, seed)
+        })
+        .collect()
+}
+
+/// The rows of the temporal statistics of an NTK operator: its temporal spectrum or its top
+/// temporal modes as [B, T] curves.
+pub(crate) fn ntk_rows(g: &GlobalNtk<'_>, m: &Measure, seed: u64, mseed: u64) -> Result<Vec<Row>> {
+    if m.statistic == Statistic::TimeSpectrum {
+        let (values, matvecs) = time_spectrum(g, m)?;
+        return Ok(spectrum_rows(m, seed, values, matvecs));
+    }
+    let (entries, matvecs) = temporal_modes(g, m, mseed)?;
+    Ok(entries
+        .into_iter()
+        .map(|(index, trial, step, value)| Row {
+            index: Some(index),
+            value,
+            trial: Some(trial),
+            step: Some(step),
+            matvecs,
+            ptrace_variant: "compress_sum".into(),
+            ..base_row(m, seed)
+        })
+        .collect())
 }
 
 /// Top-k eigenpairs of the temporal compression C_h = compress_sum over hidden units (keep batch,
@@ -668,13 +688,12 @@ pub(crate) fn time_modes<A: LinearOp>(
 
 /// [`time_modes`] of the measure's operator at a snapshot (`k` modes).
 fn operator_time_modes(
-    s: &Snapshot<'_>,
+    g: &GlobalNtk<'_>,
     m: &Measure,
     k: usize,
     seed: u64,
 ) -> Result<gentk_ntk::analysis::Modes> {
     let exact = m.estimator == Estimator::Exact;
-    let g = s.ntk();
     match m.operator {
         Operator::K => time_modes(&g.k()?, k, exact, m.budget, seed),
         Operator::Ntk => time_modes(&g.ntk()?, k, exact, m.budget, seed),
@@ -690,9 +709,9 @@ type ModeEntry = (i64, i64, i64, f64);
 
 /// Top-k eigenvectors of the temporal compression of the measure's operator as [B, T] curves
 /// (kpflow's weighted λ_i² u_i when asked), and the applications the eigensolver made.
-fn temporal_modes(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<(Vec<ModeEntry>, i64)> {
-    let r = operator_time_modes(s, m, m.k, seed)?;
-    let t = s.ro.time;
+fn temporal_modes(g: &GlobalNtk<'_>, m: &Measure, seed: u64) -> Result<(Vec<ModeEntry>, i64)> {
+    let r = operator_time_modes(g, m, m.k, seed)?;
+    let t = g.source().dims().1;
     let weighted = m.statistic == Statistic::TemporalModesWeighted;
     let mut out = Vec::new();
     for (i, v) in r.vectors.iter().enumerate() {
@@ -712,7 +731,7 @@ fn temporal_modes(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<(Vec<ModeE
 /// temporal modes u_i of the measure's operator (F9: how much of a target the dominant NTK modes
 /// hold).
 fn mode_energy(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
-    let r = operator_time_modes(s, m, m.k, seed)?;
+    let r = operator_time_modes(&s.ntk(), m, m.k, seed)?;
     let d = s.data;
     let total: f64 = d.targets.iter().map(|x| x * x).sum();
     let mut acc = 0.0;
