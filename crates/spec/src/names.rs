@@ -175,6 +175,9 @@ names! {
         TemporalModes = "temporal_modes",
         /// The same scaled by λ² (kpflow's weighted modes).
         TemporalModesWeighted = "temporal_modes_weighted",
+        /// Top-k temporal modes weighted by their share λ_i²/Σ_{j≤k} λ_j² (the transformer
+        /// study's panel C, PAPER §9.9).
+        WeightedModes = "weighted_modes",
         /// All eigenvalues of the temporal compress_mean.
         TimeSpectrum = "time_spectrum",
         /// ⟨q, A q⟩/⟨q, q⟩ of the target direction.
@@ -185,6 +188,9 @@ names! {
         AlignmentPpStar = "alignment_pp_star",
         /// Participation ratio of data.
         DataPr = "data_pr",
+        /// The input PR's expectation for i.i.d. Gaussian inputs, d·N/(N + d + 1) with N = B·T
+        /// sites and d input features (PAPER §12.3 F12's dashed check).
+        DataPrGaussian = "data_pr_gaussian",
         /// Training loss.
         Loss = "loss",
         /// Kronecker-core error.

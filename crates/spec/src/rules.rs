@@ -96,12 +96,13 @@ fn attention_supports(op: Operator, st: Statistic) -> bool {
                 | S::TimeSpectrum
                 | S::TemporalModes
                 | S::TemporalModesWeighted
+                | S::WeightedModes
                 | S::AdjointDefect
                 | S::KronError
                 | S::AlignmentPpStar
         ),
         O::JTheta => st == S::AdjointDefect,
-        O::Data => st == S::DataPr,
+        O::Data => matches!(st, S::DataPr | S::DataPrGaussian),
         O::ScalarFilter => st == S::Weights,
         _ => false,
     }
@@ -155,7 +156,10 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, NotSuppor
             ..BASE
         },
         (O::Gram, S::TimeSpectrum) => BASE,
-        (O::K | O::Ntk | O::PpStar, S::TemporalModes | S::TemporalModesWeighted) => Needs {
+        (
+            O::K | O::Ntk | O::PpStar,
+            S::TemporalModes | S::TemporalModesWeighted | S::WeightedModes,
+        ) => Needs {
             exact: Dense::Sites,
             ..BASE
         },
@@ -174,7 +178,7 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, NotSuppor
             exact: Dense::Sites,
             ..BASE
         },
-        (O::Data | O::Activity | O::States, S::DataPr)
+        (O::Data | O::Activity | O::States, S::DataPr) | (O::Data, S::DataPrGaussian)
         | (O::States, S::MaxNorm)
         | (O::ScalarFilter, S::Weights) => BASE,
         (O::Output, S::TargetModeAlignment) | (O::Ntk, S::ModeRayleigh) => Needs {

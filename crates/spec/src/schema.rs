@@ -171,6 +171,10 @@ fn one() -> f64 {
     1.0
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// Task data: a `gentk_tasks::TaskConfig` table plus how many trials the analysis uses. (Unknown
 /// keys are rejected when the flattened table is parsed as a `TaskConfig`.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -398,7 +402,8 @@ pub struct Plot {
     /// A dashed horizontal reference line at this y (e.g. 0.95 on a cumulative spectrum).
     #[serde(default)]
     pub hline: Option<f64>,
-    /// Keep only rows whose columns equal these values (e.g. one sweep value per chart).
+    /// Keep only rows whose columns equal these values (e.g. one sweep value per chart); a list
+    /// keeps rows equal to any of its items (e.g. `index = [0, 1, 2, 3]`).
     #[serde(default)]
     pub filter: std::collections::BTreeMap<String, toml::Value>,
     /// Log-scaled y.
@@ -439,6 +444,13 @@ pub struct Plot {
     /// Legend corner (default upper right).
     #[serde(default)]
     pub legend: Option<Legend>,
+    /// Line charts: series of one group share a colour (a measure and its dashed reference per
+    /// group value, e.g. F12's NTK rank and input PR per batch size); default one colour per series.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub color_by_group: bool,
+    /// Line charts: start the colour cycle this many colours in (the catalog's offset cycles).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub color_offset: usize,
     /// Heatmap colour map (default viridis).
     #[serde(default)]
     pub colormap: Option<Colormap>,

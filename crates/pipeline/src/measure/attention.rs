@@ -15,7 +15,7 @@ use gentk_tasks::Dataset;
 
 use super::checks::operator_adjoint_defect;
 use super::error::{MeasureError, Result};
-use super::{Val, ntk_rows, ntk_stat, rows_of};
+use super::{Val, gaussian_pr, ntk_rows, ntk_stat, rows_of};
 
 /// Finite-difference step of the dense checks (truncation ~h⁴, round-off ~ε/h: both ≲ 1e-12).
 const FD_STEP: f64 = 1e-3;
@@ -78,6 +78,10 @@ pub fn measure_all(spec: &Spec, data: &Dataset, seed: u64) -> Result<Vec<Row>> {
                 one(operator_adjoint_defect(&g, op, m.k.max(1), mseed)
                     .map_err(|e| e.in_measure(&m.name))?)
             }
+            (Operator::Data, Statistic::DataPrGaussian) => {
+                let x = tape.input_features();
+                one(gaussian_pr(x.nrows(), x.ncols()))
+            }
             (Operator::Data, Statistic::DataPr) => {
                 // The input PR of what the block sees, x_in (after Fourier features), uncentered.
                 let x: MatRef<'_, f64> = tape.input_features();
@@ -87,7 +91,8 @@ pub fn measure_all(spec: &Spec, data: &Dataset, seed: u64) -> Result<Vec<Row>> {
                 _,
                 Statistic::TimeSpectrum
                 | Statistic::TemporalModes
-                | Statistic::TemporalModesWeighted,
+                | Statistic::TemporalModesWeighted
+                | Statistic::WeightedModes,
             ) => ntk_rows(&g, m, seed, mseed).map_err(|e| e.in_measure(&m.name))?,
             _ => rows_of(
                 m,

@@ -295,7 +295,7 @@ fn measure_snapshot(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Vec<Row
             )?;
             spectrum_rows(m, seed, values, 0)
         }
-        (_, S::TimeSpectrum | S::TemporalModes | S::TemporalModesWeighted) => {
+        (_, S::TimeSpectrum | S::TemporalModes | S::TemporalModesWeighted | S::WeightedModes) => {
             ntk_rows(&s.ntk(), m, seed, mseed)?
         }
         (_, st) if checks::handles(st) => {
@@ -394,6 +394,10 @@ fn operator_stat(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
     let g = s.ntk();
     let none: Option<&gentk_linalg::Identity> = None;
     match (m.operator, m.statistic) {
+        (O::Data, S::DataPrGaussian) => {
+            let d = s.data;
+            Ok(Val::one(gaussian_pr(d.n * d.time, d.n_in)))
+        }
         (O::Data, S::DataPr) => {
             let d = s.data;
             let x = faer::MatRef::from_row_major_slice(&d.inputs, d.n * d.time, d.n_in);
@@ -425,6 +429,13 @@ fn operator_stat(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
             "statistic `{st}` of operator `{op}`"
         ))),
     }
+}
+
+/// E[PR] of N i.i.d. standard Gaussian points in d dimensions, d·N/(N + d + 1) (uncentered:
+/// E tr(XᵀX)² / E‖XᵀX‖_F² for a Wishart XᵀX).
+pub(crate) fn gaussian_pr(n: usize, d: usize) -> f64 {
+    let (n, d) = (n as f64, d as f64);
+    d * n / (n + d + 1.0)
 }
 
 /// Statistics of the NTK operators K, K (autodiff), NTK_S, P P* and P of any source (a rollout or
@@ -712,13 +723,14 @@ type ModeEntry = (i64, i64, i64, f64);
 fn temporal_modes(g: &GlobalNtk<'_>, m: &Measure, seed: u64) -> Result<(Vec<ModeEntry>, i64)> {
     let r = operator_time_modes(g, m, m.k, seed)?;
     let t = g.source().dims().1;
-    let weighted = m.statistic == Statistic::TemporalModesWeighted;
+    // kpflow's weights: λ_i² (F3), or the share λ_i²/Σ_{j≤k} λ_j² (F12).
+    let total: f64 = r.values.iter().map(|l| l * l).sum();
     let mut out = Vec::new();
     for (i, v) in r.vectors.iter().enumerate() {
-        let w = if weighted {
-            r.values[i] * r.values[i]
-        } else {
-            1.0
+        let w = match m.statistic {
+            Statistic::TemporalModesWeighted => r.values[i] * r.values[i],
+            Statistic::WeightedModes => r.values[i] * r.values[i] / total,
+            _ => 1.0,
         };
         for (pos, x) in v.iter().enumerate() {
             out.push((i as i64, (pos / t) as i64, (pos % t) as i64, w * x));

@@ -149,29 +149,34 @@ pub(crate) fn select<'a>(p: &Plot, t: &'a Table) -> Result<Vec<Selected<'a>>, Ch
         .into_iter()
         .map(|c| column(p, t, c).map(|i| (c.to_string(), i)))
         .collect::<Result<_, _>>()?;
-    let filters: Vec<(usize, String)> = p
+    // A filter value keeps rows equal to it; a list keeps rows equal to any of its items.
+    let text = |v: &toml::Value| match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => format!("{}", *i as f64),
+        toml::Value::Float(f) => format!("{f}"),
+        other => other.to_string(),
+    };
+    let filters: Vec<(usize, Vec<String>)> = p
         .filter
         .iter()
         .map(|(c, v)| {
-            let want = match v {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(i) => format!("{}", *i as f64),
-                toml::Value::Float(f) => format!("{f}"),
-                other => other.to_string(),
+            let wants = match v {
+                toml::Value::Array(items) => items.iter().map(text).collect(),
+                one => vec![text(one)],
             };
-            column(p, t, c).map(|i| (i, want))
+            column(p, t, c).map(|i| (i, wants))
         })
         .collect::<Result<_, _>>()?;
     let mut out = Vec::new();
     for r in &t.rows {
-        if filters.iter().any(|(i, want)| {
+        if filters.iter().any(|(i, wants)| {
             let have = match &r[*i] {
                 Cell::S(Some(s)) => s.trim_matches('"').to_string(),
                 Cell::F(Some(v)) => format!("{v}"),
                 Cell::I(Some(v)) => format!("{}", *v as f64),
                 other => other.to_string(),
             };
-            &have != want
+            !wants.contains(&have)
         }) {
             continue;
         }
@@ -556,10 +561,23 @@ where
             )
             .map_err(e)?;
     }
+    // With color_by_group, a series' colour is its group's rank among the groups drawn.
+    let groups: Vec<&Vec<(String, String)>> = {
+        let mut g: Vec<_> = data.keys().map(|k| &k.group).collect();
+        g.dedup();
+        g.sort();
+        g.dedup();
+        g
+    };
     for (i, (key, pts)) in data.iter().enumerate() {
         // Mode curves: colour by mode, one legend entry per mode (its first trial), no markers.
         let mode = key.mode.as_ref().map(|(k, _)| *k);
-        let c = PALETTE[mode.map_or(i, |k| k.saturating_sub(1)) % PALETTE.len()];
+        let slot = if p.color_by_group {
+            groups.iter().position(|g| **g == key.group).unwrap_or(i)
+        } else {
+            i
+        };
+        let c = PALETTE[(mode.map_or(slot, |k| k.saturating_sub(1)) + p.color_offset) % PALETTE.len()];
         let pts: Vec<(f64, f64)> = pts
             .iter()
             .copied()
