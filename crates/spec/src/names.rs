@@ -191,6 +191,10 @@ names! {
         /// The input PR's expectation for i.i.d. Gaussian inputs, d·N/(N + d + 1) with N = B·T
         /// sites and d input features (PAPER §12.3 F12's dashed check).
         DataPrGaussian = "data_pr_gaussian",
+        /// Fourier features beyond f64 resolution: how many frequencies 2^j have no fractional
+        /// bits left in 2^j·x at the median |x| (PAPER §10.4), so sin/cos(2π2^j x) are aliasing
+        /// noise.
+        AliasedFrequencies = "aliased_frequencies",
         /// Training loss.
         Loss = "loss",
         /// Kronecker-core error.

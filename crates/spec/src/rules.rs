@@ -102,7 +102,7 @@ fn attention_supports(op: Operator, st: Statistic) -> bool {
                 | S::AlignmentPpStar
         ),
         O::JTheta => st == S::AdjointDefect,
-        O::Data => matches!(st, S::DataPr | S::DataPrGaussian),
+        O::Data => matches!(st, S::DataPr | S::DataPrGaussian | S::AliasedFrequencies),
         O::ScalarFilter => st == S::Weights,
         _ => false,
     }
@@ -178,6 +178,7 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, NotSuppor
             exact: Dense::Sites,
             ..BASE
         },
+        (O::Data, S::AliasedFrequencies) if arch == Arch::Attention => BASE,
         (O::Data | O::Activity | O::States, S::DataPr) | (O::Data, S::DataPrGaussian)
         | (O::States, S::MaxNorm)
         | (O::ScalarFilter, S::Weights) => BASE,

@@ -46,6 +46,21 @@ pub fn build(spec: &Spec, d_input: usize, time: usize, seed: u64) -> Result<Atte
     Ok(AttentionBlock::init(cfg, seed)?)
 }
 
+/// How many Fourier frequencies 2^j (j < n_freqs) leave no fractional bits in 2^j·x at the median
+/// |x|: f64 has 52 fraction bits, so with |x| ∈ [2^e, 2^(e+1)) they run out at j = 52 − e, and
+/// sin/cos(2π2^j x) no longer depend on x's value (PAPER §10.4).
+pub fn aliased_frequencies(x: &[f64], n_freqs: Option<usize>) -> usize {
+    let Some(k) = n_freqs else { return 0 };
+    let mut mags: Vec<f64> = x.iter().map(|v| v.abs()).filter(|v| *v > 0.0).collect();
+    if mags.is_empty() {
+        return 0;
+    }
+    mags.sort_by(f64::total_cmp);
+    let e = mags[mags.len() / 2].log2().floor() as i64;
+    let first = (52 - e).max(0) as usize;
+    k.saturating_sub(first)
+}
+
 /// The rows of every measurement of one attention point.
 pub fn measure_all(spec: &Spec, data: &Dataset, seed: u64) -> Result<Vec<Row>> {
     let block = build(spec, data.n_in, data.time, seed)?;
@@ -78,6 +93,9 @@ pub fn measure_all(spec: &Spec, data: &Dataset, seed: u64) -> Result<Vec<Row>> {
                 one(operator_adjoint_defect(&g, op, m.k.max(1), mseed)
                     .map_err(|e| e.in_measure(&m.name))?)
             }
+            (Operator::Data, Statistic::AliasedFrequencies) => {
+                one(aliased_frequencies(&data.inputs, block.config().fourier_freqs) as f64)
+            }
             (Operator::Data, Statistic::DataPrGaussian) => {
                 let x = tape.input_features();
                 one(gaussian_pr(x.nrows(), x.ncols()))
@@ -103,4 +121,24 @@ pub fn measure_all(spec: &Spec, data: &Dataset, seed: u64) -> Result<Vec<Row>> {
         out.extend(rows);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aliased_frequencies;
+
+    #[test]
+    fn frequencies_run_out_of_fraction_bits_at_52_minus_the_exponent() {
+        // Median |x| = 0.75 ∈ [2^-1, 2^0): 2^j x is an integer from j = 53 on.
+        let x = [0.75, -0.7, 0.8, -0.76, 0.74];
+        assert_eq!(aliased_frequencies(&x, None), 0);
+        assert_eq!(aliased_frequencies(&x, Some(53)), 0);
+        assert_eq!(aliased_frequencies(&x, Some(60)), 7);
+        // And that is where the feature stops depending on x: sin(2π·2^53·x) = sin(2π·integer).
+        let phase = 2f64.powi(53) * 0.75;
+        assert_eq!(phase.fract(), 0.0);
+        assert_ne!((2f64.powi(51) * 0.75).fract(), 0.0);
+        // |x| ∈ [4, 8): three fewer frequencies resolved.
+        assert_eq!(aliased_frequencies(&[5.0, -6.0, 4.5], Some(60)), 11);
+    }
 }
