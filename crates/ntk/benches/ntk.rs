@@ -89,3 +89,89 @@ op_bench!(k_autodiff_block32, g => g.k_autodiff().unwrap());
 op_bench!(p_block32, g => g.p());
 op_bench!(p_star_block32, g => Adjoint(g.p()));
 op_bench!(ntk_block32, g => g.ntk().unwrap());
+
+// The attention block at F12's full-preset size: B = 15 sequences of T = 50 tokens, d_in = 1000
+// (the sweep's largest), d_model 64, MLP 128, 1 head: V has 576 channels, n = 432,000.
+const AB: usize = 15;
+const AT: usize = 50;
+const AD_IN: usize = 1000;
+
+fn attention() -> (AttentionBlock, AttentionTape) {
+    let cfg = AttentionConfig {
+        d_input: AD_IN,
+        ..Default::default()
+    };
+    let blk = AttentionBlock::init(cfg, 1).unwrap();
+    let x: Vec<f64> = (0..AB * AT * AD_IN)
+        .map(|i| ((i * 7919) % 1000) as f64 / 500.0 - 1.0)
+        .collect();
+    let tape = blk.forward(&x, AB, AT).unwrap();
+    (blk, tape)
+}
+
+/// Flops of one probe through the attention operators (PAPER.md §5.12's counting: 2 per
+/// multiply-add): K's core is 4·N·d·w per weight-site group (site fan-in d, channel block w); P and
+/// P* each apply the six projections (2·N·fan_in·fan_out) and, per trial and head, four T x T x d_h
+/// products.
+fn attention_flops(blk: &AttentionBlock, tape: &AttentionTape) -> (usize, usize) {
+    let g = GlobalNtk::attention(blk, tape);
+    let n = AB * AT;
+    let k: usize = g
+        .k()
+        .unwrap()
+        .groups()
+        .iter()
+        .map(|gr| 4 * n * gr.sites.ncols() * gr.channels.clone().map_or(0, |c| c.len()))
+        .sum();
+    let c = blk.config();
+    let (d, m) = (c.d_model, c.mlp_hidden);
+    let proj = 2 * n * (4 * d * d + d * m + m * m);
+    let heads = AB * c.n_heads * 4 * 2 * AT * AT * c.head_dim();
+    (k, proj + heads)
+}
+
+#[divan::bench]
+fn faer_gemm_attention_shape(b: Bencher) {
+    // The dominant GEMM of the attention core at this size: the input-projection group's
+    // (w x N)(N x d) with w = 64 channels, N = 750 tokens, d = 1001 site columns; 32 of them.
+    let n = AB * AT;
+    let q = Mat::<f64>::from_fn(64, n, |i, j| ((i + j) % 7) as f64);
+    let s = Mat::<f64>::from_fn(n, AD_IN + 1, |i, j| ((i * j) % 5) as f64);
+    let mut y = Mat::zeros(64, AD_IN + 1);
+    b.counter(ItemsCount::new(2 * 64 * n * (AD_IN + 1) * K))
+        .bench_local(|| {
+            for _ in 0..K {
+                matmul(
+                    y.as_mut(),
+                    Accum::Replace,
+                    q.as_ref(),
+                    s.as_ref(),
+                    1.0,
+                    Par::Seq,
+                )
+            }
+        });
+}
+
+macro_rules! attention_bench {
+    ($name:ident, $flops:ident, $g:ident => $build:expr) => {
+        /// Counter: flops of the 32-probe block (items/s read as flop/s).
+        #[divan::bench]
+        fn $name(b: Bencher) {
+            let (blk, tape) = attention();
+            let (k_flops, p_flops) = attention_flops(&blk, &tape);
+            let $flops = (k_flops, p_flops);
+            let $g = GlobalNtk::attention(&blk, &tape);
+            let (op, per_probe) = $build;
+            let n = op.shape_in().numel();
+            let x = probes(n);
+            let mut y = Mat::zeros(n, K);
+            b.counter(ItemsCount::new(per_probe * K))
+                .bench_local(|| op.apply_block(x.as_ref(), y.as_mut()));
+        }
+    };
+}
+
+attention_bench!(attention_k_core_block32, f, g => (g.k().unwrap(), f.0));
+attention_bench!(attention_p_block32, f, g => (g.p(), f.1));
+attention_bench!(attention_ntk_block32, f, g => (g.ntk().unwrap(), f.0 + 2 * f.1));

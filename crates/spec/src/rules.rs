@@ -179,7 +179,8 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, NotSuppor
             ..BASE
         },
         (O::Data, S::AliasedFrequencies) if arch == Arch::Attention => BASE,
-        (O::Data | O::Activity | O::States, S::DataPr) | (O::Data, S::DataPrGaussian)
+        (O::Data | O::Activity | O::States, S::DataPr)
+        | (O::Data, S::DataPrGaussian)
         | (O::States, S::MaxNorm)
         | (O::ScalarFilter, S::Weights) => BASE,
         (O::Output, S::TargetModeAlignment) | (O::Ntk, S::ModeRayleigh) => Needs {

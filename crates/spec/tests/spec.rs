@@ -262,6 +262,14 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         ("notes_brace", BASE.replace("seed = 1", "seed = 1\nnotes = \"set {0.5, 1}\""), vec![":4:", "experiment.notes", "{{"]),
         ("claim_id_twice", BASE.to_string() + CLAIM + CLAIM, vec![":32:", "claim[1].id", "earlier claim"]),
         ("claim_sql_per", BASE.to_string() + &CLAIM.replace("value = { measure = \"ntk trace\", aggregate = \"max\" }", "value.sql = \"SELECT max(value) FROM t\"\nper = \"model.gain\""), vec![":28:", "claim[0].per", "groups itself"]),
+        // 6. The attention block's keys: on its arch only, with sizes it can be built with.
+        ("attn_key_on_rnn", BASE.replace("hidden = 4", "hidden = 4\nheads = 2"), vec![":8:", "model.heads", "arch `attention` only"]),
+        ("attn_heads", BASE.replace("arch = \"rnn\"", "arch = \"attention\"").replace("hidden = 4", "hidden = 4\nheads = 3"), vec![":8:", "model.heads", "do not divide d_model = 4"]),
+        ("attn_fourier", BASE.replace("arch = \"rnn\"", "arch = \"attention\"").replace("hidden = 4", "hidden = 4\nfourier_features = 3"), vec![":8:", "model.fourier_features", "one-dimensional input"]),
+        ("attn_pe", BASE.replace("arch = \"rnn\"", "arch = \"attention\"").replace("hidden = 4", "hidden = 4\npe_components = 100"), vec![":8:", "model.pe_components", "exceed d_model = 4"]),
+        ("attn_pe_off", BASE.replace("arch = \"rnn\"", "arch = \"attention\"").replace("hidden = 4", "hidden = 4\npositional = \"off\"\npe_components = 2"), vec![":9:", "model.pe_components", "sinusoidal"]),
+        ("attn_stat", BASE.replace("arch = \"rnn\"", "arch = \"attention\"").replace("statistic = \"trace\"", "statistic = \"bias_space\""), vec![":19:", "measure[0]", "arch `attention` supports"]),
+        ("aliased_rnn", BASE.replace("operator = \"ntk\"\nstatistic = \"trace\"", "operator = \"data\"\nstatistic = \"aliased_frequencies\""), vec![":19:", "measure[0]", "aliased_frequencies"]),
     ];
     let n = cases.len();
     let mut failures = Vec::new();
@@ -277,5 +285,5 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(n, 43);
+    assert_eq!(n, 50);
 }

@@ -577,7 +577,8 @@ where
         } else {
             i
         };
-        let c = PALETTE[(mode.map_or(slot, |k| k.saturating_sub(1)) + p.color_offset) % PALETTE.len()];
+        let c =
+            PALETTE[(mode.map_or(slot, |k| k.saturating_sub(1)) + p.color_offset) % PALETTE.len()];
         let pts: Vec<(f64, f64)> = pts
             .iter()
             .copied()
