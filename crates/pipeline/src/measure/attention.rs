@@ -134,11 +134,11 @@ mod tests {
         assert_eq!(aliased_frequencies(&x, None), 0);
         assert_eq!(aliased_frequencies(&x, Some(53)), 0);
         assert_eq!(aliased_frequencies(&x, Some(60)), 7);
-        // And that is where the feature stops depending on x: sin(2π·2^53·x) = sin(2π·integer).
-        let phase = 2f64.powi(53) * 0.75;
-        assert_eq!(phase.fract(), 0.0);
-        assert_ne!((2f64.powi(51) * 0.75).fract(), 0.0);
-        // |x| ∈ [4, 8): three fewer frequencies resolved.
-        assert_eq!(aliased_frequencies(&[5.0, -6.0, 4.5], Some(60)), 11);
+        // And that is where the feature stops depending on x: for an x ∈ [1/2, 1) with a full
+        // mantissa, 2^51·x still has fraction bits, 2^53·x is an integer.
+        assert_ne!((2f64.powi(51) * 0.7).fract(), 0.0);
+        assert_eq!((2f64.powi(53) * 0.7).fract(), 0.0);
+        // Median |x| ∈ [4, 8) (exponent 2, three above −1): three fewer frequencies resolved.
+        assert_eq!(aliased_frequencies(&[5.0, -6.0, 4.5], Some(60)), 10);
     }
 }
