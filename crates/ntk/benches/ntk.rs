@@ -174,4 +174,5 @@ macro_rules! attention_bench {
 
 attention_bench!(attention_k_core_block32, f, g => (g.k().unwrap(), f.0));
 attention_bench!(attention_p_block32, f, g => (g.p(), f.1));
+attention_bench!(attention_p_star_block32, f, g => (Adjoint(g.p()), f.1));
 attention_bench!(attention_ntk_block32, f, g => (g.ntk().unwrap(), f.0 + 2 * f.1));
