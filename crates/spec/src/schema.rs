@@ -429,6 +429,9 @@ pub struct Plot {
     /// with its own y scale.
     #[serde(default)]
     pub panels: Option<String>,
+    /// Panels stacked top to bottom (one column) instead of side by side.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stack_panels: bool,
     /// Panel caption template: `{value}` is the panel's value of `panels` (default
     /// "column = value").
     #[serde(default)]

@@ -818,7 +818,12 @@ where
             let e = |x: DrawingAreaErrorKind<DB::ErrorType>| ChartError::draw(x);
             root.fill(&WHITE).map_err(e)?;
             let inner = root.titled(&p.title, ("sans-serif", 26)).map_err(e)?;
-            for ((one, c), area) in panels.iter().zip(inner.split_evenly((1, panels.len()))) {
+            let grid = if p.stack_panels {
+                (panels.len(), 1)
+            } else {
+                (1, panels.len())
+            };
+            for ((one, c), area) in panels.iter().zip(inner.split_evenly(grid)) {
                 draw_content(area, one, c)?;
             }
             Ok(())
@@ -840,6 +845,7 @@ pub fn write(p: &Plot, t: &Table, dir: &Path) -> Result<()> {
     };
     let c = content(p, t).map_err(err)?;
     let size = match (&c, p.kind) {
+        (Content::Panels(v), _) if p.stack_panels => (720u32, 80 + 340 * v.len().max(1) as u32),
         (Content::Panels(v), _) => (560 * v.len().max(1) as u32, 600u32),
         (_, PlotKind::Bars) => (1000u32, 720u32),
         _ => (960u32, 600u32),
