@@ -336,6 +336,8 @@ fn table_like(plan: &Plan) -> Result<Table, TableLikeError> {
                     seed: 0,
                     trial: Some(0),
                     step: Some(0),
+                    rerun: Some(0),
+                    tolerance: Some(0.0),
                 };
                 (values.clone(), row)
             })

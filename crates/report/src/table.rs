@@ -47,6 +47,12 @@ pub struct Row {
     pub trial: Option<i64>,
     /// Time step of a mode component (`temporal_modes`), else null.
     pub step: Option<i64>,
+    /// Repetition of a randomized estimate with a fresh probe draw (trace estimation), else null.
+    #[serde(default)]
+    pub rerun: Option<i64>,
+    /// The error tolerance ε a speed-up is taken at (trace estimation), else null.
+    #[serde(default, with = "json_f64::option")]
+    pub tolerance: Option<f64>,
 }
 
 /// f64 in JSON: finite values as numbers, NaN and ±inf as the strings "NaN", "inf", "-inf" (JSON
@@ -231,6 +237,13 @@ pub fn frame(sweep_keys: &[String], rows: &[(Vec<toml::Value>, Row)]) -> PolarsR
     cols.push(Column::new("seed".into(), i(|r| r.seed)));
     cols.push(Column::new("trial".into(), oi(|r| r.trial)));
     cols.push(Column::new("step".into(), oi(|r| r.step)));
+    cols.push(Column::new("rerun".into(), oi(|r| r.rerun)));
+    cols.push(Column::new(
+        "tolerance".into(),
+        rows.iter()
+            .map(|(_, r)| r.tolerance)
+            .collect::<Vec<Option<f64>>>(),
+    ));
     DataFrame::new(n, cols)
 }
 
@@ -446,6 +459,8 @@ mod tests {
             seed: 1,
             trial: None,
             step: None,
+            rerun: None,
+            tolerance: None,
         };
         for (v, se) in [
             (f64::INFINITY, Some(f64::NAN)),

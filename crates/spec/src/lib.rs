@@ -21,7 +21,7 @@ pub use error::{Invalid, Result, SpecError};
 pub use limits::Limits;
 pub use names::{
     Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, PositionalKind,
-    Statistic, TargetCase, TeacherCase, Variant,
+    Statistic, TargetCase, TeacherCase, TraceMethod, Variant,
 };
 pub use plan::{Plan, PlannedPoint, SpecFile, load, resolve, resolve_with};
 pub use schema::{

@@ -178,6 +178,9 @@ names! {
         /// Top-k temporal modes weighted by their share λ_i²/Σ_{j≤k} λ_j² (the transformer
         /// study's panel C, PAPER §9.9).
         WeightedModes = "weighted_modes",
+        /// F13: the trace of NTK_S by each of `methods` at every budget and rerun, against the
+        /// direct trace; rows `trace_estimate`, `rel_error`, `trace_direct`, `speedup`.
+        TraceEstimate = "trace_estimate",
         /// All eigenvalues of the temporal compress_mean.
         TimeSpectrum = "time_spectrum",
         /// ⟨q, A q⟩/⟨q, q⟩ of the target direction.
@@ -257,6 +260,20 @@ impl Statistic {
                 | Statistic::BiasSpace
                 | Statistic::BiasTime
         )
+    }
+}
+
+names! {
+    /// A randomized trace estimator compared by `trace_estimate` (PAPER §5.2).
+    TraceMethod {
+        /// Hutchinson on NTK_S (one NTK matvec per probe).
+        Hutchinson = "hutchinson",
+        /// Hutch++ with the trace paper's split (q = ⌊m/6⌋ sketch, the rest residual probes).
+        Hutchpp = "hutchpp",
+        /// One-sided, forward passes J only (probes in parameter space).
+        Fhutch = "fhutch",
+        /// One-sided, adjoint passes Jᵀ only (probes in state space).
+        Rhutch = "rhutch",
     }
 }
 

@@ -669,7 +669,7 @@ fn check_name(path: KeyPath, name: &str) -> Result<(), Invalid> {
 }
 
 /// The columns every table has after its sweep columns (gentk-report's `Row`).
-pub const ROW_COLUMNS: [&str; 14] = [
+pub const ROW_COLUMNS: [&str; 16] = [
     "measure",
     "operator",
     "statistic",
@@ -684,6 +684,8 @@ pub const ROW_COLUMNS: [&str; 14] = [
     "seed",
     "trial",
     "step",
+    "rerun",
+    "tolerance",
 ];
 
 /// Every chart against the table it will be drawn from: its file name, the measures it names

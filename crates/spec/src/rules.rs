@@ -205,6 +205,7 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, NotSuppor
             targets: true,
             ..BASE
         },
+        (O::Ntk, S::TraceEstimate) => BASE,
         (O::Training, S::Loss) => Needs {
             train: true,
             ..BASE
@@ -272,6 +273,39 @@ impl PointDims {
     }
 }
 
+/// `trace_estimate`'s own keys: methods given, budgets the estimators can use, reruns ≥ 1; and
+/// those keys on no other statistic.
+fn check_trace_estimate(m: &Measure) -> Result<(), (&'static str, String)> {
+    if m.statistic != Statistic::TraceEstimate {
+        for (key, set) in [
+            ("methods", !m.methods.is_empty()),
+            ("budgets", !m.budgets.is_empty()),
+            ("reruns", m.reruns != 1),
+        ] {
+            if set {
+                return Err((key, format!("`{key}` applies to statistic `trace_estimate` only")));
+            }
+        }
+        return Ok(());
+    }
+    if m.methods.is_empty() {
+        return Err((
+            "methods",
+            "trace_estimate needs methods (hutchinson, hutchpp, fhutch, rhutch)".into(),
+        ));
+    }
+    if m.reruns == 0 {
+        return Err(("reruns", "must be ≥ 1".into()));
+    }
+    if let Some(b) = m.budgets.iter().find(|b| **b < 6) {
+        return Err((
+            "budgets",
+            format!("every budget must be ≥ 6 (Hutch++'s split needs q = ⌊m/6⌋ ≥ 1), got {b}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks measurement `i` of a resolved point: the combination exists, its estimator is
 /// implemented, what it needs is there, and what it materialises fits [`EXACT_LIMIT`].
 pub fn check_measure(spec: &Spec, dims: &PointDims, i: usize, m: &Measure) -> Result<(), Invalid> {
@@ -284,6 +318,7 @@ pub fn check_measure(spec: &Spec, dims: &PointDims, i: usize, m: &Measure) -> Re
     if m.budget < 6 {
         return Err(at("budget", format!("must be ≥ 6, got {}", m.budget)));
     }
+    check_trace_estimate(m).map_err(|(field, msg)| at(field, msg))?;
     let arch = spec.model.arch;
     let filter_only = spec
         .measures

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::names::{
-    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, PositionalKind,
+    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, PositionalKind, TraceMethod,
     Statistic, TargetCase, TeacherCase, Variant,
 };
 
@@ -295,9 +295,35 @@ pub struct Measure {
     /// trajectories before, midway and after training. Default: every checkpoint.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub at: Vec<usize>,
+    /// `trace_estimate`: the estimators compared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<TraceMethod>,
+    /// `trace_estimate`: the budgets (default: `budget` alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<usize>,
+    /// `trace_estimate`: repetitions with fresh probes at every budget.
+    #[serde(default = "one_usize", skip_serializing_if = "is_one")]
+    pub reruns: usize,
+}
+
+fn one_usize() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl Measure {
+    /// The budgets of a `trace_estimate` (its `budgets`, else `budget`).
+    pub fn trace_budgets(&self) -> Vec<usize> {
+        if self.budgets.is_empty() {
+            vec![self.budget]
+        } else {
+            self.budgets.clone()
+        }
+    }
+
     /// Whether the measure spends its `budget`: randomized estimates and the probe-based alignments
     /// (whose cos_F is always estimated). Rows of other measures leave `budget` null.
     pub fn spends_budget(&self) -> bool {

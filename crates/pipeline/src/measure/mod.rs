@@ -26,6 +26,7 @@ pub mod direct;
 mod error;
 mod outputs;
 mod target;
+pub mod trace;
 mod training;
 
 use build::{Built, build_model};
@@ -93,6 +94,8 @@ fn base_row(m: &Measure, seed: u64) -> Row {
         seed: seed as i64,
         trial: None,
         step: None,
+        rerun: None,
+        tolerance: None,
     }
 }
 
@@ -282,6 +285,7 @@ fn measure_snapshot(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Vec<Row
     let seed = s.seed;
     Ok(match (m.operator, m.statistic) {
         (_, S::ModeEnergy) => rows_of(m, seed, mode_energy(s, m, mseed)?),
+        (O::Ntk, S::TraceEstimate) => trace::rows(s, m, seed, mseed)?,
         (_, S::TargetAlignment) => rows_of(m, seed, target_alignment(s, m, mseed)?),
         (O::Output, S::Loss) => rows_of(m, seed, Val::one(outputs::test_loss(s))),
         (_, S::Targets) => outputs::targets(s, m, seed),
