@@ -283,7 +283,10 @@ fn check_trace_estimate(m: &Measure) -> Result<(), (&'static str, String)> {
             ("reruns", m.reruns != 1),
         ] {
             if set {
-                return Err((key, format!("`{key}` applies to statistic `trace_estimate` only")));
+                return Err((
+                    key,
+                    format!("`{key}` applies to statistic `trace_estimate` only"),
+                ));
             }
         }
         return Ok(());

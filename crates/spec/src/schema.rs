@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::names::{
-    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, PositionalKind, TraceMethod,
-    Statistic, TargetCase, TeacherCase, Variant,
+    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, PositionalKind,
+    Statistic, TargetCase, TeacherCase, TraceMethod, Variant,
 };
 
 /// A whole spec file (after preset resolution).

@@ -270,6 +270,10 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         ("attn_pe_off", BASE.replace("arch = \"rnn\"", "arch = \"attention\"").replace("hidden = 4", "hidden = 4\npositional = \"off\"\npe_components = 2"), vec![":9:", "model.pe_components", "sinusoidal"]),
         ("attn_stat", BASE.replace("arch = \"rnn\"", "arch = \"attention\"").replace("statistic = \"trace\"", "statistic = \"bias_space\""), vec![":19:", "measure[0]", "arch `attention` supports"]),
         ("aliased_rnn", BASE.replace("operator = \"ntk\"\nstatistic = \"trace\"", "operator = \"data\"\nstatistic = \"aliased_frequencies\""), vec![":19:", "measure[0]", "aliased_frequencies"]),
+        // 7. The trace study's keys.
+        ("trace_methods", BASE.replace("statistic = \"trace\"", "statistic = \"trace_estimate\""), vec![":16:", "measure[0].methods", "hutchpp"]),
+        ("trace_budgets", BASE.replace("statistic = \"trace\"", "statistic = \"trace_estimate\"\nmethods = [\"hutchpp\"]\nbudgets = [60, 3]"), vec![":21:", "measure[0].budgets", "got 3"]),
+        ("trace_keys_elsewhere", BASE.replace("statistic = \"trace\"", "statistic = \"trace\"\nreruns = 5"), vec![":20:", "measure[0].reruns", "trace_estimate"]),
     ];
     let n = cases.len();
     let mut failures = Vec::new();
@@ -285,5 +289,5 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(n, 50);
+    assert_eq!(n, 53);
 }

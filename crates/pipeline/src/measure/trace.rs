@@ -94,7 +94,12 @@ fn draw_seed(mseed: u64, method: usize, budget: usize, rerun: usize) -> u64 {
 }
 
 /// One estimate of tr(J J*) and its cost in one-sided passes.
-fn estimate<J: LinearOp>(j: &J, method: TraceMethod, budget: usize, seed: u64) -> Result<(Estimate, i64)> {
+fn estimate<J: LinearOp>(
+    j: &J,
+    method: TraceMethod,
+    budget: usize,
+    seed: u64,
+) -> Result<(Estimate, i64)> {
     let ntk = Gram(j);
     Ok(match method {
         TraceMethod::Hutchinson => {
@@ -203,7 +208,14 @@ pub(crate) fn rows(s: &Snapshot<'_>, m: &Measure, seed: u64, mseed: u64) -> Resu
     Ok(out)
 }
 
-fn speedup_row(base: &Row, estimator: &str, rerun: usize, k: usize, eps: f64, v: Option<f64>) -> Row {
+fn speedup_row(
+    base: &Row,
+    estimator: &str,
+    rerun: usize,
+    k: usize,
+    eps: f64,
+    v: Option<f64>,
+) -> Row {
     Row {
         statistic: "speedup".into(),
         estimator: estimator.into(),
