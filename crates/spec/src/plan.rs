@@ -748,9 +748,16 @@ fn check_plots(spec: &Spec, sweep_keys: &[String]) -> Result<(), Invalid> {
             .chain(p.y.iter().map(|y| ("y", y.as_str())))
             .chain(p.group_columns().into_iter().map(|g| ("group", g)))
             .chain(p.panels.iter().map(|c| ("panels", c.as_str())))
-            .chain(p.filter.keys().map(|k| ("filter", k.as_str())));
+            .chain(p.filter.keys().map(|k| ("filter", k.as_str())))
+            .chain(p.hline_where.keys().map(|k| ("hline_where", k.as_str())));
         for (field, c) in columns {
             known_column(sweep_keys, KeyPath::plot(i, field), &owner, c)?;
+        }
+        if p.x_accuracy && !p.log_x {
+            return Err(Invalid::new(
+                KeyPath::plot(i, "x_accuracy"),
+                format!("{owner}: x_accuracy draws an inverted log axis and needs log_x = true"),
+            ));
         }
     }
     Ok(())

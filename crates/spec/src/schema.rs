@@ -428,6 +428,15 @@ pub struct Plot {
     /// A dashed horizontal reference line at this y (e.g. 0.95 on a cumulative spectrum).
     #[serde(default)]
     pub hline: Option<f64>,
+    /// A dashed horizontal reference line at the median value of the plotted measures' rows whose
+    /// columns equal these values (e.g. `{ statistic = "trace_direct" }`: the exact trace beside
+    /// its estimates).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub hline_where: std::collections::BTreeMap<String, toml::Value>,
+    /// Line charts whose x is a tolerance ε: drawn as the accuracy 1 − ε on an inverted log axis
+    /// (ticks 99 %, 99.9 %, …), the trace paper's speed-up chart. Needs `log_x`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub x_accuracy: bool,
     /// Keep only rows whose columns equal these values (e.g. one sweep value per chart); a list
     /// keeps rows equal to any of its items (e.g. `index = [0, 1, 2, 3]`).
     #[serde(default)]

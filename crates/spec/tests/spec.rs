@@ -255,6 +255,8 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         ("plot_filter", BASE.to_string() + PLOT + "filter = { \"model.dt\" = 1.0 }\n", vec![":27:", "plot[0].filter", "model.dt"]),
         ("plot_paths", BASE.to_string() + PLOT + "kind = \"paths\"\n", vec![":27:", "plot[0].kind", "channels"]),
         ("plot_log_color", BASE.to_string() + PLOT + "log_color = true\n", vec![":27:", "plot[0].log_color", "heatmaps"]),
+        ("plot_accuracy", BASE.to_string() + PLOT + "x_accuracy = true\n", vec![":27:", "plot[0].x_accuracy", "log_x"]),
+        ("plot_hline_where", BASE.to_string() + PLOT + "hline_where = { \"model.dt\" = 1.0 }\n", vec![":27:", "plot[0].hline_where", "model.dt"]),
         ("plot_twice", BASE.to_string() + PLOT + PLOT, vec![":29:", "plot[1].file", "also written"]),
         ("plot_panels", BASE.to_string() + &PLOT.replace("x = \"model.gain\"", "x = \"model.gain\"\ny = \"model.gain\"\nkind = \"heatmap\"\npanels = \"model.gain\""), vec![":29:", "plot[0].panels", "line, cumulative and modes"]),
         // 5. Claims and the notes that quote them.
@@ -289,5 +291,5 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(n, 53);
+    assert_eq!(n, 55);
 }

@@ -205,6 +205,8 @@ pub fn series(p: &Plot, t: &Table) -> Result<Series, ChartError> {
         let (Some(x), Some(y)) = (num(&r[xi]), num(&r[vi])) else {
             continue;
         };
+        // An accuracy axis draws 1/ε, so accuracy grows to the right on a log axis.
+        let x = if p.x_accuracy { 1.0 / x } else { x };
         let key = if p.kind == PlotKind::Modes {
             // One curve per (mode, trial): x = step. Modes are numbered from 1 in charts (the
             // table's `index` is 0-based).
@@ -341,6 +343,16 @@ fn broken(a: (f64, f64), b: (f64, f64), n: usize) -> impl Iterator<Item = Vec<(f
 }
 
 /// `v` rounded to 0 when it is float noise relative to the axis span (0 for log axes: no snapping).
+/// A linear axis's tick: whole numbers in [1e4, 1e6) in full (27400 and 27600 stay apart, where
+/// `2.7e4` would name both), else [`tick`].
+fn linear_tick(v: f64) -> String {
+    if (1e4..1e6).contains(&v.abs()) && (v - v.round()).abs() < 1e-6 * v.abs() {
+        format!("{v:.0}")
+    } else {
+        tick(v)
+    }
+}
+
 fn snap(v: f64, span: f64) -> f64 {
     if v.abs() < 1e-9 * span { 0.0 } else { v }
 }
@@ -381,6 +393,35 @@ fn log_tick(v: f64, (first, stride): (i32, i32)) -> String {
     } else {
         String::new()
     }
+}
+
+/// An accuracy axis's tick: x = 1/ε is drawn, labelled 1 − ε in percent ("99.9 %"); empty where
+/// the log axis leaves its tick empty.
+fn accuracy_tick(log_label: String, v: f64) -> String {
+    if log_label.is_empty() || v < 1.0 {
+        return log_label;
+    }
+    let digits = (v.log10().round() as usize).saturating_sub(2);
+    format!("{:.*} %", digits, 100.0 * (1.0 - 1.0 / v))
+}
+
+/// The median value of the rows a chart's `hline_where` selects (among its measures), as its
+/// dashed reference line.
+fn data_hline(p: &Plot, t: &Table) -> Result<Option<f64>, ChartError> {
+    if p.hline_where.is_empty() {
+        return Ok(p.hline);
+    }
+    let sel = Plot {
+        filter: p.hline_where.clone(),
+        ..p.clone()
+    };
+    let vi = column(p, t, "value")?;
+    let vals: Vec<(f64, f64)> = select(&sel, t)?
+        .iter()
+        .filter_map(|s| num(&s.row[vi]))
+        .map(|v| (0.0, v))
+        .collect();
+    Ok(quartiles(&vals).first().map(|q| q.1).or(p.hline))
 }
 
 /// (x, median, 25 %, 75 %) of the points sharing each x (linear interpolation between order
@@ -525,17 +566,19 @@ where
         })
         .y_desc(p.y_label.as_str())
         .x_label_formatter(&|v| {
-            if p.log_x {
+            if p.x_accuracy {
+                accuracy_tick(log_tick(*v, xdec), *v)
+            } else if p.log_x {
                 log_tick(*v, xdec)
             } else {
-                tick(snap(*v, xspan))
+                linear_tick(snap(*v, xspan))
             }
         })
         .y_label_formatter(&|v| {
             if p.log_y {
                 log_tick(*v, ydec)
             } else {
-                tick(snap(*v, yspan))
+                linear_tick(snap(*v, yspan))
             }
         })
         .label_style(("sans-serif", 16))
@@ -843,6 +886,11 @@ pub fn write(p: &Plot, t: &Table, dir: &Path) -> Result<()> {
         path: dir.join(&p.file),
         source,
     };
+    let with_line = Plot {
+        hline: data_hline(p, t).map_err(err)?,
+        ..p.clone()
+    };
+    let p = &with_line;
     let c = content(p, t).map_err(err)?;
     let size = match (&c, p.kind) {
         (Content::Panels(v), _) if p.stack_panels => (720u32, 80 + 340 * v.len().max(1) as u32),
@@ -922,6 +970,18 @@ mod tests {
         let dec = decade_stride(1.0, 1000.0);
         assert!(bold.iter().all(|&v| !log_tick(v, dec).is_empty()));
         assert_eq!(log_tick(20.0, dec), "");
+    }
+
+    #[test]
+    fn accuracy_axes_label_one_minus_epsilon_and_linear_axes_keep_whole_numbers() {
+        // x = 1/ε: 100 → 99 %, 1e3 → 99.9 %, 1e5 → 99.999 %; empty log ticks stay empty.
+        assert_eq!(accuracy_tick("100".into(), 100.0), "99 %");
+        assert_eq!(accuracy_tick("1000".into(), 1000.0), "99.9 %");
+        assert_eq!(accuracy_tick("1e5".into(), 1e5), "99.999 %");
+        assert_eq!(accuracy_tick(String::new(), 200.0), "");
+        assert_eq!(linear_tick(27400.0), "27400");
+        assert_eq!(linear_tick(27450.5), "2.7e4");
+        assert_eq!(linear_tick(0.25), "0.25");
     }
 
     #[test]
