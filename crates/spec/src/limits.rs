@@ -203,6 +203,20 @@ fn measure_cost(
                 10.0 * n * n * n,
             )
         }
+        Operator::Ntk if m.statistic == Statistic::TraceEstimate => {
+            // Every method at every budget and rerun, each probe at most two one-sided passes
+            // (half an NTK matvec each), plus the direct trace's ≤ n passes; the largest budget's
+            // probe blocks (~3 of them) live at once.
+            let budgets = m.trace_budgets();
+            let probes: f64 = budgets.iter().map(|&b| f(b)).sum::<f64>() * f(m.methods.len());
+            let passes = 2.0 * f(m.reruns) * probes + state;
+            let largest = f(budgets.iter().copied().max().unwrap_or(0)) + 8.0;
+            (
+                KeyPath::measure(i, "budgets"),
+                3.0 * 8.0 * largest * state,
+                passes * matvec / 2.0,
+            )
+        }
         Operator::Resolvent => (
             KeyPath::keys(["model", "hidden"]),
             32.0 * h * h,

@@ -275,6 +275,7 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         // 7. The trace study's keys.
         ("trace_methods", BASE.replace("statistic = \"trace\"", "statistic = \"trace_estimate\""), vec![":16:", "measure[0].methods", "hutchpp"]),
         ("trace_budgets", BASE.replace("statistic = \"trace\"", "statistic = \"trace_estimate\"\nmethods = [\"hutchpp\"]\nbudgets = [60, 3]"), vec![":21:", "measure[0].budgets", "got 3"]),
+        ("trace_budget_huge", BASE.replace("statistic = \"trace\"", "statistic = \"trace_estimate\"\nmethods = [\"hutchpp\"]\nbudgets = [60, 1000000000000]"), vec![":21:", "measure[0].budgets", "GiB"]),
         ("trace_keys_elsewhere", BASE.replace("statistic = \"trace\"", "statistic = \"trace\"\nreruns = 5"), vec![":20:", "measure[0].reruns", "trace_estimate"]),
     ];
     let n = cases.len();
@@ -291,5 +292,5 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(n, 55);
+    assert_eq!(n, 56);
 }
