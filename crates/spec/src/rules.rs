@@ -275,7 +275,7 @@ impl PointDims {
 
 /// `trace_estimate`'s own keys: methods given, budgets the estimators can use, reruns ≥ 1; and
 /// those keys on no other statistic.
-fn check_trace_estimate(m: &Measure) -> Result<(), (&'static str, String)> {
+fn check_trace_estimate(m: &Measure, at: impl Fn(&str, String) -> Invalid) -> Result<(), Invalid> {
     if m.statistic != Statistic::TraceEstimate {
         for (key, set) in [
             ("methods", !m.methods.is_empty()),
@@ -283,7 +283,7 @@ fn check_trace_estimate(m: &Measure) -> Result<(), (&'static str, String)> {
             ("reruns", m.reruns != 1),
         ] {
             if set {
-                return Err((
+                return Err(at(
                     key,
                     format!("`{key}` applies to statistic `trace_estimate` only"),
                 ));
@@ -292,16 +292,16 @@ fn check_trace_estimate(m: &Measure) -> Result<(), (&'static str, String)> {
         return Ok(());
     }
     if m.methods.is_empty() {
-        return Err((
+        return Err(at(
             "methods",
             "trace_estimate needs methods (hutchinson, hutchpp, fhutch, rhutch)".into(),
         ));
     }
     if m.reruns == 0 {
-        return Err(("reruns", "must be ≥ 1".into()));
+        return Err(at("reruns", "must be ≥ 1".into()));
     }
     if let Some(b) = m.budgets.iter().find(|b| **b < 6) {
-        return Err((
+        return Err(at(
             "budgets",
             format!("every budget must be ≥ 6 (Hutch++'s split needs q = ⌊m/6⌋ ≥ 1), got {b}"),
         ));
@@ -321,7 +321,7 @@ pub fn check_measure(spec: &Spec, dims: &PointDims, i: usize, m: &Measure) -> Re
     if m.budget < 6 {
         return Err(at("budget", format!("must be ≥ 6, got {}", m.budget)));
     }
-    check_trace_estimate(m).map_err(|(field, msg)| at(field, msg))?;
+    check_trace_estimate(m, at)?;
     let arch = spec.model.arch;
     let filter_only = spec
         .measures
