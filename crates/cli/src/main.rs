@@ -73,6 +73,9 @@ enum Command {
         /// Absolute tolerance.
         #[arg(long, default_value_t = 0.0)]
         atol: f64,
+        /// Also compare measured wall times (`timings.parquet`; they differ between runs).
+        #[arg(long)]
+        timings: bool,
     },
     /// Print a Parquet table as text (usable as a git textconv).
     Show {
@@ -137,7 +140,13 @@ fn main() -> std::process::ExitCode {
             dir,
             results,
         } => runner_cmds::cmd_check(specs, dir, results),
-        Command::Diff { a, b, rtol, atol } => match runner_cmds::cmd_diff(a, b, *rtol, *atol) {
+        Command::Diff {
+            a,
+            b,
+            rtol,
+            atol,
+            timings,
+        } => match runner_cmds::cmd_diff(a, b, (*rtol, *atol), *timings) {
             Ok((report, clean)) => {
                 use std::io::Write as _;
                 let _ = writeln!(std::io::stdout().lock(), "{report}");

@@ -267,8 +267,9 @@ pub fn cmd_validate(files: &[PathBuf], limits: &LimitArgs) -> Result<String> {
     Ok(out)
 }
 
-/// Parquet files below `dir` (any depth), as sorted paths relative to it.
-fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Parquet files below `dir` (any depth), as sorted paths relative to it; measured wall times
+/// (`timings.parquet`) only when asked, since they differ between identical runs.
+fn parquet_files(dir: &Path, timings: bool) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -279,7 +280,9 @@ fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
             let r = rel.join(e.file_name());
             if e.file_type()?.is_dir() {
                 stack.push(r);
-            } else if r.extension().is_some_and(|x| x == "parquet") {
+            } else if r.extension().is_some_and(|x| x == "parquet")
+                && (timings || e.file_name() != gentk_pipeline::runner::TIMINGS_FILE)
+            {
                 out.push(r);
             }
         }
@@ -291,7 +294,7 @@ fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// The tables to compare: two files, or every Parquet file below either directory (a result set
 /// `results/` or one figure's folder), paired by relative path; `None` marks a missing side.
 type Pair = (String, Option<PathBuf>, Option<PathBuf>);
-fn parquet_pairs(a: &Path, b: &Path) -> Result<Vec<Pair>> {
+fn parquet_pairs(a: &Path, b: &Path, timings: bool) -> Result<Vec<Pair>> {
     if !(a.is_dir() && b.is_dir()) {
         return Ok(vec![(
             a.display().to_string(),
@@ -299,7 +302,7 @@ fn parquet_pairs(a: &Path, b: &Path) -> Result<Vec<Pair>> {
             Some(b.to_path_buf()),
         )]);
     }
-    let (fa, fb) = (parquet_files(a)?, parquet_files(b)?);
+    let (fa, fb) = (parquet_files(a, timings)?, parquet_files(b, timings)?);
     let mut all: Vec<&PathBuf> = fa.iter().chain(&fb).collect();
     all.sort();
     all.dedup();
@@ -316,14 +319,20 @@ fn parquet_pairs(a: &Path, b: &Path) -> Result<Vec<Pair>> {
 }
 
 /// `gentk diff A B`: a Markdown report; `Ok(false)` when something moved beyond tolerance.
-pub fn cmd_diff(a: &Path, b: &Path, rtol: f64, atol: f64) -> Result<(String, bool)> {
+/// Wall-time tables are compared only with `timings` (they never match between runs).
+pub fn cmd_diff(
+    a: &Path,
+    b: &Path,
+    (rtol, atol): (f64, f64),
+    timings: bool,
+) -> Result<(String, bool)> {
     let mut out = format!(
         "# gentk diff\n\n`{}` vs `{}` (rtol {rtol:e}, atol {atol:e})\n\n",
         a.display(),
         b.display()
     );
     let mut clean = true;
-    for (name, pa, pb) in parquet_pairs(a, b)? {
+    for (name, pa, pb) in parquet_pairs(a, b, timings)? {
         let (Some(pa), Some(pb)) = (pa, pb) else {
             clean = false;
             let side = if a.join(&name).exists() { "B" } else { "A" };

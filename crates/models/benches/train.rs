@@ -66,7 +66,7 @@ fn faer_gemm_256x256x64(b: Bencher) {
 fn iteration_forward_backward(b: Bencher) {
     let (m, r, bt) = setup();
     b.counter(ItemsCount::new(3 * FLOP_STEP))
-        .bench_local(|| loss_and_grad(&m, &r, &bt).unwrap().loss);
+        .bench_local(|| loss_and_grad(&m, &r, &bt, Loss::Mse).unwrap().loss);
 }
 
 /// What `train` runs per iteration: the batch split into fixed 32-trial chunks in parallel.
@@ -74,7 +74,7 @@ fn iteration_forward_backward(b: Bencher) {
 fn iteration_chunked(b: Bencher) {
     let (m, r, bt) = setup();
     b.counter(ItemsCount::new(3 * FLOP_STEP))
-        .bench_local(|| batch_loss_grad(&m, &r, &bt).unwrap().0);
+        .bench_local(|| batch_loss_grad(&m, &r, &bt, Loss::Mse).unwrap().0);
 }
 
 #[divan::bench]

@@ -42,7 +42,7 @@ pub use readout::Readout;
 pub use rollout::{Recurrent, Rollout, SiteFactor, StepModel, WeightSite};
 pub use teacher::{StudentCase, TeacherStudent};
 pub use train::{
-    Batch, CallbackError, Checkpoint, LossGrad, Optimizer, TrainConfig, TrainError, TrainReport,
-    batch_loss_grad, loss_and_grad, train,
+    Batch, CallbackError, Checkpoint, Loss, LossGrad, Optimizer, TrainConfig, TrainError,
+    TrainReport, Trainable, batch_loss_grad, loss_and_grad, train,
 };
 pub use weights::{Arch, LoadedModel, StateDict, load_model, read_state_dict, save_model};

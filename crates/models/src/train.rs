@@ -1,5 +1,6 @@
 //! Training by backpropagation through time with the models' own VJPs: MSE loss (mean over batch,
-//! time and outputs, PyTorch's default), SGD (optional momentum) or Adam (PyTorch semantics),
+//! time and outputs, PyTorch's default) or cross-entropy on one-hot targets (an MLP classifier's
+//! logits at its last layer), SGD (optional momentum) or Adam (PyTorch semantics),
 //! optional gradient clipping, a trainable subset, early stopping, checkpoints before the step
 //! (checkpoint 0 is the untouched initialisation) and divergence reported with its iteration.
 //!
@@ -9,10 +10,90 @@
 use faer::{MatMut, MatRef};
 use gentk_linalg::kernels::gemm;
 
+use crate::cells::Mlp;
 use crate::error::ModelError;
 use crate::params::Params;
 use crate::readout::Readout;
-use crate::rollout::{Recurrent, Rollout};
+use crate::rollout::{Recurrent, Rollout, StepModel};
+
+/// A model [`train`] can fit: a step model with a forward pass on a batch. Recurrent cells read out
+/// every step; an MLP (depth as time) reads out its last layer only.
+pub trait Trainable: StepModel {
+    /// The rollout on a batch's inputs.
+    fn forward_batch(&self, batch: &Batch) -> Result<Rollout, ModelError>;
+    /// Whether only the last step is read out (the batch's targets are `[B, 1, n_y]`).
+    fn reads_last_step(&self) -> bool {
+        false
+    }
+}
+
+impl<T: Recurrent + ?Sized> Trainable for T {
+    fn forward_batch(&self, batch: &Batch) -> Result<Rollout, ModelError> {
+        self.rollout(&batch.inputs, batch.batch, batch.time, None)
+    }
+}
+
+impl Trainable for Mlp {
+    /// x is the batch's step 0 (`time` must be 1).
+    fn forward_batch(&self, batch: &Batch) -> Result<Rollout, ModelError> {
+        if batch.time != 1 {
+            return Err(ModelError::Config {
+                field: "time",
+                reason: format!("an MLP batch has one step per sample, not {}", batch.time),
+            });
+        }
+        self.forward(&batch.inputs, batch.batch)
+    }
+    fn reads_last_step(&self) -> bool {
+        true
+    }
+}
+
+/// The training loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Loss {
+    /// Mean squared error over B·T·n_y (PyTorch's `MSELoss`).
+    #[default]
+    Mse,
+    /// Softmax cross-entropy of the outputs as logits against one-hot targets, mean over the B·T
+    /// read-out sites (PyTorch's `CrossEntropyLoss`).
+    CrossEntropy,
+}
+
+impl Loss {
+    /// The loss of outputs `y` against targets `t` (`sites` rows of `ny`) and its gradient ∂L/∂y.
+    pub fn eval(self, y: &[f64], t: &[f64], sites: usize, ny: usize) -> (f64, Vec<f64>) {
+        let mut e = vec![0.0; sites * ny];
+        let mut loss = 0.0;
+        match self {
+            Loss::Mse => {
+                let scale = 2.0 / (sites * ny) as f64;
+                for i in 0..sites * ny {
+                    let d = y[i] - t[i];
+                    loss += d * d;
+                    e[i] = scale * d;
+                }
+                loss /= (sites * ny) as f64;
+            }
+            Loss::CrossEntropy => {
+                for s in 0..sites {
+                    let (ys, ts) = (&y[s * ny..(s + 1) * ny], &t[s * ny..(s + 1) * ny]);
+                    let max = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let z: f64 = ys.iter().map(|v| (v - max).exp()).sum();
+                    let log_z = max + z.ln();
+                    let tsum: f64 = ts.iter().sum();
+                    for o in 0..ny {
+                        let p = (ys[o] - log_z).exp();
+                        loss -= ts[o] * (ys[o] - log_z);
+                        e[s * ny + o] = (tsum * p - ts[o]) / sites as f64;
+                    }
+                }
+                loss /= sites as f64;
+            }
+        }
+        (loss, e)
+    }
+}
 
 /// The error a caller's batch source or checkpoint callback returns; kept as the typed source of
 /// [`TrainError::Source`] / [`TrainError::Checkpoint`] rather than flattened to a string.
@@ -104,6 +185,8 @@ impl Optimizer {
 pub struct TrainConfig {
     /// Optimiser.
     pub optimizer: Optimizer,
+    /// Loss.
+    pub loss: Loss,
     /// Iterations (upper bound; early stopping may end sooner).
     pub iterations: usize,
     /// Clip the total gradient norm of the trained parameters to this value.
@@ -123,6 +206,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             optimizer: Optimizer::sgd(1e-3),
+            loss: Loss::Mse,
             iterations: 10_000,
             grad_clip: None,
             trainable: None,
@@ -190,7 +274,7 @@ pub struct LossGrad {
 }
 
 /// a = P* q by the backward recursion a_t = q_t + A_{t+1}ᵀ a_{t+1} (one column per trial).
-pub fn adjoint_recursion(model: &dyn Recurrent, ro: &Rollout, q: &[f64]) -> Vec<f64> {
+pub fn adjoint_recursion<M: StepModel + ?Sized>(model: &M, ro: &Rollout, q: &[f64]) -> Vec<f64> {
     let mut a = vec![0.0; q.len()];
     crate::recursion::propagate_adjoint(
         model,
@@ -202,50 +286,58 @@ pub fn adjoint_recursion(model: &dyn Recurrent, ro: &Rollout, q: &[f64]) -> Vec<
 }
 
 /// Loss, Err, adjoint and gradients for one batch.
-pub fn loss_and_grad(
-    model: &dyn Recurrent,
+pub fn loss_and_grad<M: Trainable + ?Sized>(
+    model: &M,
     readout: &Readout,
     batch: &Batch,
+    kind: Loss,
 ) -> Result<LossGrad, TrainError> {
-    let ro = model.rollout(&batch.inputs, batch.batch, batch.time, None)?;
+    let ro = model.forward_batch(batch)?;
     let (n, h, ny) = (ro.sites(), ro.hidden, readout.output_size());
-    crate::error::check_size(
-        "targets",
-        &format!("[{}, {}, {ny}]", batch.batch, batch.time),
-        n * ny,
-        batch.targets.len(),
-    )?;
-    let y = readout.apply(&ro.states);
-    let scale = 2.0 / (n * ny) as f64;
-    let mut loss = 0.0;
-    let mut e = vec![0.0; n * ny];
-    for i in 0..n * ny {
-        let d = y[i] - batch.targets[i];
-        loss += d * d;
-        e[i] = scale * d;
-    }
-    loss /= (n * ny) as f64;
-    let em = MatRef::from_row_major_slice(&e, n, ny);
-    // Err = e W_out (N x H); readout gradient dW = eᵀ Z, db = Σ e.
-    let mut err = vec![0.0; n * h];
+    // The read-out sites: every step, or the last step of each trial (an MLP's last layer).
+    let read: Vec<usize> = if model.reads_last_step() {
+        (0..ro.batch).map(|b| b * ro.time + ro.time - 1).collect()
+    } else {
+        (0..n).collect()
+    };
+    let m = read.len();
+    let shape = if model.reads_last_step() {
+        format!("[{}, 1, {ny}]", batch.batch)
+    } else {
+        format!("[{}, {}, {ny}]", batch.batch, batch.time)
+    };
+    crate::error::check_size("targets", &shape, m * ny, batch.targets.len())?;
+    let z: Vec<f64> = read
+        .iter()
+        .flat_map(|&s| ro.states[s * h..(s + 1) * h].iter().copied())
+        .collect();
+    let y = readout.apply(&z);
+    let (loss, e) = kind.eval(&y, &batch.targets, m, ny);
+    let em = MatRef::from_row_major_slice(&e, m, ny);
+    // Err = e W_out at the read-out sites (N x H, zero elsewhere); dW = eᵀ Z, db = Σ e.
+    let mut err_read = vec![0.0; m * h];
     gemm(
-        faer::MatMut::from_row_major_slice_mut(&mut err, n, h),
+        faer::MatMut::from_row_major_slice_mut(&mut err_read, m, h),
         em,
         readout.weight(),
         1.0,
         false,
     );
+    let mut err = vec![0.0; n * h];
+    for (k, &s) in read.iter().enumerate() {
+        err[s * h..(s + 1) * h].copy_from_slice(&err_read[k * h..(k + 1) * h]);
+    }
     let mut grad_readout = vec![0.0; readout.params().layout().len()];
     gemm(
         faer::MatMut::from_row_major_slice_mut(&mut grad_readout[..ny * h], ny, h),
         em.transpose(),
-        ro.state_matrix(),
+        MatRef::from_row_major_slice(&z, m, h),
         1.0,
         false,
     );
     if readout.bias().is_some() {
         for o in 0..ny {
-            grad_readout[ny * h + o] = (0..n).map(|s| e[s * ny + o]).sum();
+            grad_readout[ny * h + o] = (0..m).map(|s| e[s * ny + o]).sum();
         }
     }
     let adjoint = adjoint_recursion(model, &ro, &err);
@@ -268,14 +360,15 @@ pub const TRIAL_CHUNK: usize = 32;
 /// Loss and gradients of a batch, with the trials split into fixed chunks of [`TRIAL_CHUNK`] that run
 /// in parallel (trials never interact in a forward or backward pass); chunk results are combined
 /// in chunk order, weighted by their share of the batch.
-pub fn batch_loss_grad(
-    model: &dyn Recurrent,
+pub fn batch_loss_grad<M: Trainable + ?Sized>(
+    model: &M,
     readout: &Readout,
     batch: &Batch,
+    kind: Loss,
 ) -> Result<(f64, Vec<f64>, Vec<f64>), TrainError> {
     use rayon::prelude::*;
     if batch.batch <= TRIAL_CHUNK {
-        let lg = loss_and_grad(model, readout, batch)?;
+        let lg = loss_and_grad(model, readout, batch, kind)?;
         return Ok((lg.loss, lg.grad_model, lg.grad_readout));
     }
     let (per_in, per_out) = (
@@ -296,7 +389,7 @@ pub fn batch_loss_grad(
         .collect();
     let parts: Vec<Result<LossGrad, TrainError>> = chunks
         .par_iter()
-        .map(|c| loss_and_grad(model, readout, c))
+        .map(|c| loss_and_grad(model, readout, c, kind))
         .collect();
     let mut loss = 0.0;
     let mut gm = vec![0.0; model.params().layout().len()];
@@ -409,8 +502,8 @@ fn validate(cfg: &TrainConfig) -> Result<(), TrainError> {
 /// sees every checkpoint (iteration 0 is the initialisation; one more at the end); if it fails the
 /// run stops with that error. Divergence stops the run with [`TrainError::Diverged`] and no
 /// checkpoint of the diverged state is emitted.
-pub fn train(
-    model: &mut dyn Recurrent,
+pub fn train<M: Trainable + ?Sized>(
+    model: &mut M,
     readout: &mut Readout,
     cfg: &TrainConfig,
     mut next_batch: impl FnMut(usize) -> Result<Batch, CallbackError>,
@@ -456,7 +549,7 @@ pub fn train(
     let mut recorded: Vec<f64> = Vec::new();
     let emit = |it: usize,
                 loss: f64,
-                model: &dyn Recurrent,
+                model: &M,
                 readout: &Readout,
                 cb: &mut dyn FnMut(&Checkpoint) -> Result<(), CallbackError>| {
         cb(&Checkpoint {
@@ -475,13 +568,14 @@ pub fn train(
             iteration: it,
             source,
         })?;
-        let (loss, gm, gr) = batch_loss_grad(&*model, readout, &batch).map_err(|e| match e {
-            TrainError::Model(ModelError::NonFinite { .. }) => TrainError::Diverged {
-                iteration: it,
-                what: "hidden state".into(),
-            },
-            other => other,
-        })?;
+        let (loss, gm, gr) =
+            batch_loss_grad(&*model, readout, &batch, cfg.loss).map_err(|e| match e {
+                TrainError::Model(ModelError::NonFinite { .. }) => TrainError::Diverged {
+                    iteration: it,
+                    what: "hidden state".into(),
+                },
+                other => other,
+            })?;
         if !loss.is_finite() {
             return Err(TrainError::Diverged {
                 iteration: it,
@@ -562,7 +656,7 @@ pub fn train(
         iteration: it,
         source,
     })?;
-    let (loss, _, _) = batch_loss_grad(&*model, readout, &batch)?;
+    let (loss, _, _) = batch_loss_grad(&*model, readout, &batch, cfg.loss)?;
     if !loss.is_finite() {
         return Err(TrainError::Diverged {
             iteration: it,

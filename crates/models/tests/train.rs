@@ -24,14 +24,14 @@ fn bptt_gradient_matches_finite_differences_of_the_loss() {
     for (name, mut m) in all_models(nx, h) {
         let mut r = Readout::init(h, ny, true, 1).unwrap();
         let bt = batch(b, t, nx, ny, 2);
-        let lg = loss_and_grad(&*m, &r, &bt).unwrap();
+        let lg = loss_and_grad(&*m, &r, &bt, Loss::Mse).unwrap();
         let eps = 1e-6;
         let th = m.params().values().to_vec();
         for p in [0, th.len() / 2, th.len() - 1] {
             let mut f = [0.0; 2];
             for (k, s) in [1.0, -1.0].into_iter().enumerate() {
                 m.params_mut().values_mut()[p] = th[p] + s * eps;
-                f[k] = loss_and_grad(&*m, &r, &bt).unwrap().loss;
+                f[k] = loss_and_grad(&*m, &r, &bt, Loss::Mse).unwrap().loss;
             }
             m.params_mut().values_mut()[p] = th[p];
             let fd = (f[0] - f[1]) / (2.0 * eps);
@@ -46,7 +46,7 @@ fn bptt_gradient_matches_finite_differences_of_the_loss() {
             let mut f = [0.0; 2];
             for (k, s) in [1.0, -1.0].into_iter().enumerate() {
                 r.params_mut().values_mut()[p] = rv[p] + s * eps;
-                f[k] = loss_and_grad(&*m, &r, &bt).unwrap().loss;
+                f[k] = loss_and_grad(&*m, &r, &bt, Loss::Mse).unwrap().loss;
             }
             r.params_mut().values_mut()[p] = rv[p];
             let fd = (f[0] - f[1]) / (2.0 * eps);
@@ -64,7 +64,7 @@ fn bptt_adjoint_is_p_star_of_the_error() {
     let (b, t, nx, h, ny) = (3, 6, 2, 5, 2);
     for (name, m) in all_models(nx, h) {
         let r = Readout::init(h, ny, true, 3).unwrap();
-        let lg = loss_and_grad(&*m, &r, &batch(b, t, nx, ny, 4)).unwrap();
+        let lg = loss_and_grad(&*m, &r, &batch(b, t, nx, ny, 4), Loss::Mse).unwrap();
         let ro = &lg.rollout;
         let v = randn(ro.state_dim(), 5);
         let mut pv = v.clone();
@@ -101,7 +101,7 @@ fn sgd_momentum_and_adam_follow_pytorch_semantics() {
     let bt = batch(2, 4, 3, 3, 6);
     // Plain SGD: θ₁ = θ₀ − lr·g₀.
     let (mut m, mut r) = toy();
-    let g0 = loss_and_grad(&m, &r, &bt).unwrap();
+    let g0 = loss_and_grad(&m, &r, &bt, Loss::Mse).unwrap();
     let th0 = m.params().values().to_vec();
     let cfg = TrainConfig {
         optimizer: Optimizer::sgd(0.1),
@@ -150,7 +150,7 @@ fn sgd_momentum_and_adam_follow_pytorch_semantics() {
         |_| Ok(()),
     )
     .unwrap();
-    let g1 = loss_and_grad(&m2, &r2, &bt).unwrap();
+    let g1 = loss_and_grad(&m2, &r2, &bt, Loss::Mse).unwrap();
     train(&mut m, &mut r, &cfg, |_| Ok(bt.clone()), |_| Ok(())).unwrap();
     for i in 0..th0.len() {
         let want =
@@ -334,8 +334,8 @@ fn chunked_batch_gradient_equals_the_whole_batch_gradient() {
     let m = Gru::init(GruConfig::new(nx, h), 2.0, 9).unwrap();
     let r = Readout::init(h, ny, true, 9).unwrap();
     let bt = batch(b, t, nx, ny, 10);
-    let whole = loss_and_grad(&m, &r, &bt).unwrap();
-    let (loss, gm, gr) = batch_loss_grad(&m, &r, &bt).unwrap();
+    let whole = loss_and_grad(&m, &r, &bt, Loss::Mse).unwrap();
+    let (loss, gm, gr) = batch_loss_grad(&m, &r, &bt, Loss::Mse).unwrap();
     assert!((loss - whole.loss).abs() < 1e-13 * whole.loss);
     let rel = |a: &[f64], b: &[f64]| {
         a.iter()
@@ -353,8 +353,8 @@ fn chunked_batch_gradient_equals_the_whole_batch_gradient() {
             .build()
             .unwrap()
     };
-    let one = pool(1).install(|| batch_loss_grad(&m, &r, &bt).unwrap());
-    let two = pool(2).install(|| batch_loss_grad(&m, &r, &bt).unwrap());
+    let one = pool(1).install(|| batch_loss_grad(&m, &r, &bt, Loss::Mse).unwrap());
+    let two = pool(2).install(|| batch_loss_grad(&m, &r, &bt, Loss::Mse).unwrap());
     assert_eq!(one, two);
 }
 
@@ -389,4 +389,143 @@ fn checkpoints_serialise_with_metadata_and_reload_exactly() {
     .unwrap();
     assert_eq!(loaded.model.params(), &cp.model);
     assert_eq!(loaded.readout.unwrap().params(), &cp.readout);
+}
+
+/// Every parameter's gradient against a central difference of the loss (model, then readout).
+fn check_gradient<M: Trainable + ?Sized>(
+    m: &mut M,
+    r: &mut Readout,
+    bt: &Batch,
+    kind: Loss,
+    what: &str,
+) {
+    let lg = loss_and_grad(m, r, bt, kind).unwrap();
+    let eps = 1e-6;
+    let fd = |f: [f64; 2]| (f[0] - f[1]) / (2.0 * eps);
+    let th = m.params().values().to_vec();
+    for p in 0..th.len() {
+        let mut f = [0.0; 2];
+        for (k, s) in [1.0, -1.0].into_iter().enumerate() {
+            m.params_mut().values_mut()[p] = th[p] + s * eps;
+            f[k] = loss_and_grad(m, r, bt, kind).unwrap().loss;
+        }
+        m.params_mut().values_mut()[p] = th[p];
+        let d = fd(f);
+        assert!(
+            (d - lg.grad_model[p]).abs() < 1e-7 * (1.0 + d.abs()),
+            "{what} θ[{p}]: fd {d} vs {}",
+            lg.grad_model[p]
+        );
+    }
+    let rv = r.params().values().to_vec();
+    for p in 0..rv.len() {
+        let mut f = [0.0; 2];
+        for (k, s) in [1.0, -1.0].into_iter().enumerate() {
+            r.params_mut().values_mut()[p] = rv[p] + s * eps;
+            f[k] = loss_and_grad(m, r, bt, kind).unwrap().loss;
+        }
+        r.params_mut().values_mut()[p] = rv[p];
+        let d = fd(f);
+        assert!(
+            (d - lg.grad_readout[p]).abs() < 1e-7 * (1.0 + d.abs()),
+            "{what} readout[{p}]: fd {d} vs {}",
+            lg.grad_readout[p]
+        );
+    }
+}
+
+/// One-hot targets `[b, 1, ny]` of labels b mod ny.
+fn one_hot(b: usize, ny: usize) -> Vec<f64> {
+    (0..b * ny)
+        .map(|i| f64::from(u8::from(i % ny == (i / ny) % ny)))
+        .collect()
+}
+
+#[test]
+fn an_mlp_classifier_gradient_matches_finite_differences_for_both_losses() {
+    // F13-extras' classifier: a ReLU MLP read out at its last layer only, softmax cross-entropy.
+    let (b, nx, h, depth, ny) = (5, 4, 3, 2, 3);
+    let mut m = Mlp::init(MlpConfig::deep_relu(nx, h, depth), 1.0, 3).unwrap();
+    let mut r = Readout::init(h, ny, true, 4).unwrap();
+    let bt = Batch {
+        batch: b,
+        time: 1,
+        inputs: randn(b * nx, 5),
+        targets: one_hot(b, ny),
+    };
+    for kind in [Loss::CrossEntropy, Loss::Mse] {
+        check_gradient(&mut m, &mut r, &bt, kind, &format!("mlp {kind:?}"));
+    }
+    // Cross-entropy of the outputs by its definition, −mean_b log softmax(ŷ_b)[label_b].
+    let ro = m.forward(&bt.inputs, b).unwrap();
+    let last: Vec<f64> = (0..b)
+        .flat_map(|s| ro.states[(s * depth + depth - 1) * h..(s * depth + depth) * h].to_vec())
+        .collect();
+    let y = r.apply(&last);
+    let ce: f64 = (0..b)
+        .map(|s| {
+            let row = &y[s * ny..(s + 1) * ny];
+            let lse = row.iter().map(|v| v.exp()).sum::<f64>().ln();
+            lse - row[s % ny]
+        })
+        .sum::<f64>()
+        / b as f64;
+    let got = loss_and_grad(&m, &r, &bt, Loss::CrossEntropy).unwrap().loss;
+    assert!((got - ce).abs() < 1e-14, "{got} vs {ce}");
+    // A batch with more than one step is refused with a named field, not a panic.
+    let bad = Batch {
+        time: 2,
+        inputs: randn(b * 2 * nx, 6),
+        ..bt.clone()
+    };
+    assert!(loss_and_grad(&m, &r, &bad, Loss::Mse).is_err());
+}
+
+#[test]
+fn cross_entropy_on_a_recurrent_cell_matches_finite_differences() {
+    let (b, t, nx, h, ny) = (2, 3, 2, 3, 2);
+    for (name, mut m) in all_models(nx, h).into_iter().take(2) {
+        let mut r = Readout::init(h, ny, true, 1).unwrap();
+        let bt = Batch {
+            targets: one_hot(b * t, ny),
+            ..batch(b, t, nx, ny, 2)
+        };
+        check_gradient(&mut *m, &mut r, &bt, Loss::CrossEntropy, name);
+    }
+}
+
+#[test]
+fn adam_fits_an_mlp_classifier_on_separable_clusters() {
+    // Two well-separated Gaussian clusters: cross-entropy falls to a small fraction of log 2.
+    let (n, nx, h) = (64, 6, 8);
+    let mut m = Mlp::init(MlpConfig::deep_relu(nx, h, 2), 1.0, 7).unwrap();
+    let mut r = Readout::init(h, 2, true, 8).unwrap();
+    let noise = randn(n * nx, 9);
+    let inputs: Vec<f64> = (0..n * nx)
+        .map(|i| noise[i] * 0.3 + if (i / nx) % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let bt = Batch {
+        batch: n,
+        time: 1,
+        inputs,
+        targets: one_hot(n, 2),
+    };
+    let cfg = TrainConfig {
+        optimizer: Optimizer::adam(1e-2),
+        loss: Loss::CrossEntropy,
+        iterations: 200,
+        tol: None,
+        ..TrainConfig::default()
+    };
+    let rep = train(&mut m, &mut r, &cfg, |_| Ok(bt.clone()), |_| Ok(())).unwrap();
+    let first = rep.losses[0].1;
+    assert!(
+        (first - 2f64.ln()).abs() < 0.5,
+        "initial loss {first} near log 2"
+    );
+    assert!(
+        rep.final_loss < 0.05 * first,
+        "{} vs {first}",
+        rep.final_loss
+    );
 }

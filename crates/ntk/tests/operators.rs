@@ -450,7 +450,7 @@ fn one_sgd_step_moves_the_states_by_minus_eta_ntk_err_to_first_order() {
         inputs: randn(B * T * nx, 17),
         targets: randn(B * T * ny, 18),
     };
-    let lg = loss_and_grad(&m, &r, &bt).unwrap();
+    let lg = loss_and_grad(&m, &r, &bt, Loss::Mse).unwrap();
     let ro = lg.rollout.clone();
     let predicted_dir = GlobalNtk::new(&m, &ro)
         .ntk()

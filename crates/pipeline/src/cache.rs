@@ -225,6 +225,22 @@ pub fn store(path: &Path, key: &str, rows: &[Row]) -> Result<()> {
     store_entry(path, key, rows)
 }
 
+/// The wall-time file beside a point's entry `path`.
+fn timings_path(path: &Path) -> std::path::PathBuf {
+    path.with_extension("timings.json")
+}
+
+/// The wall times cached beside the point entry at `path` (kept apart from its rows: they are
+/// measured, not computed, and a lost or damaged timings file costs no data).
+pub fn load_timings(path: &Path, key: &str) -> Option<Vec<Row>> {
+    load_entry(&timings_path(path), key)
+}
+
+/// Stores a point's wall times beside its entry at `path` (atomically).
+pub fn store_timings(path: &Path, key: &str, rows: &[Row]) -> Result<()> {
+    store_entry(&timings_path(path), key, rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

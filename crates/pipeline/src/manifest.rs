@@ -34,6 +34,10 @@ pub struct Manifest {
     pub points: usize,
     /// Table rows.
     pub rows: usize,
+    /// Files of the folder that hold measured wall times (`timings.parquet` and charts drawn from
+    /// it): they change between identical runs, so byte-identity checks and `gentk diff` skip them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nondeterministic: Vec<String>,
 }
 
 /// How the last run of a spec went: machine-dependent, so never committed.

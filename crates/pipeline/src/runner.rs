@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use gentk_report::io::{publish_dir, remove_leftovers, staging_dir, write_atomic};
 use gentk_report::{Row, table};
-use gentk_spec::{Limits, SpecFile, resolve_with};
+use gentk_spec::{Limits, PlotTable, SpecFile, resolve_with};
 use rayon::prelude::*;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -19,7 +19,7 @@ use crate::cache::{self, ALGO_VERSION, RUNS_DIR, point_key, run_seed};
 use crate::claims::{ClaimResult, ClaimsFile, evaluate_all};
 use crate::error::{PipelineError, Result};
 use crate::manifest::{self, LastRun, Manifest};
-use crate::measure::compute_point;
+use crate::measure::{PointOutput, compute_point};
 
 /// Where and how to run.
 #[derive(Debug, Clone)]
@@ -137,7 +137,7 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
         _ => ProgressBar::hidden(),
     };
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<(Vec<Row>, bool)>> = unique
+    let results: Vec<Result<(PointOutput, bool)>> = unique
         .par_iter()
         .map(|&i| {
             let (pp, key) = (&plan.points[i], &keys[i]);
@@ -148,10 +148,14 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
             } else {
                 cache::load(&file, key)
             };
-            let (rows, computed) = match hit {
-                Some(r) => (r, false),
+            let (out, computed) = match hit {
+                Some(rows) => {
+                    // Wall times of the run that computed the point (none if they were lost).
+                    let timings = cache::load_timings(&file, key).unwrap_or_default();
+                    (PointOutput { rows, timings }, false)
+                }
                 None => {
-                    let rows = compute_point(ps, &pp.task, run_seeds[i], Some(&runs_dir)).map_err(
+                    let out = compute_point(ps, &pp.task, run_seeds[i], Some(&runs_dir)).map_err(
                         |source| PipelineError::Point {
                             file: sf.path.clone(),
                             index: p.index,
@@ -159,8 +163,9 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
                             source: Box::new(source),
                         },
                     )?;
-                    cache::store(&file, key, &rows)?;
-                    (rows, true)
+                    cache::store(&file, key, &out.rows)?;
+                    cache::store_timings(&file, key, &out.timings)?;
+                    (out, true)
                 }
             };
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -175,26 +180,30 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
                 }
                 Progress::Quiet => {}
             }
-            Ok((rows, computed))
+            Ok((out, computed))
         })
         .collect();
-    let mut rows_of: HashMap<&str, Vec<Row>> = HashMap::new();
+    let mut out_of: HashMap<&str, PointOutput> = HashMap::new();
     let mut computed = 0;
     for (&i, r) in unique.iter().zip(results) {
-        let (rows, c) = r?;
+        let (out, c) = r?;
         computed += usize::from(c);
-        rows_of.insert(keys[i].as_str(), rows);
+        out_of.insert(keys[i].as_str(), out);
     }
-    let mut all = Vec::new();
+    let (mut all, mut timings) = (Vec::new(), Vec::new());
     for (pp, key) in plan.points.iter().zip(&keys) {
         let values: Vec<toml::Value> = pp.point.values.iter().map(|(_, v)| v.clone()).collect();
-        for row in &rows_of[key.as_str()] {
+        let out = &out_of[key.as_str()];
+        for row in &out.rows {
             all.push((values.clone(), row.clone()));
+        }
+        for row in &out.timings {
+            timings.push((values.clone(), row.clone()));
         }
     }
     bar.finish_and_clear();
     let staged = staging_dir(&out_dir)?;
-    let written = write_results(sf, opts, &plan, &staged, &all, total)
+    let written = write_results(sf, opts, &plan, &staged, (&all, &timings), total)
         .and_then(|claims| Ok((claims, publish_dir(&staged, &out_dir)?)));
     if written.is_err() {
         let _ = std::fs::remove_dir_all(&staged);
@@ -219,13 +228,16 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
     })
 }
 
+/// A row with its point's sweep values.
+type PointRow = (Vec<toml::Value>, Row);
+
 /// Table, charts and manifest of a run, into the staging folder `dir`.
 fn write_results(
     sf: &SpecFile,
     opts: &RunOptions,
     plan: &gentk_spec::Plan,
     dir: &Path,
-    all: &[(Vec<toml::Value>, Row)],
+    (all, timings): (&[PointRow], &[PointRow]),
     total: usize,
 ) -> Result<Vec<ClaimResult>> {
     let spec = &plan.spec;
@@ -242,8 +254,29 @@ fn write_results(
     .collect();
     table::write(&table_path, &plan.sweep_keys(), all, &metadata)?;
     let t = table::read(&table_path)?;
+    // Wall times: measured, so they differ between runs; the manifest lists them (and the charts
+    // drawn from them) as not reproducible, and byte-identity checks and `gentk diff` skip them.
+    let mut nondeterministic = Vec::new();
+    let tt = if timings.is_empty() {
+        None
+    } else {
+        let path = dir.join(TIMINGS_FILE);
+        let mut meta = metadata.clone();
+        meta.push(("gentk.deterministic".into(), "false".into()));
+        table::write(&path, &plan.sweep_keys(), timings, &meta)?;
+        nondeterministic.push(TIMINGS_FILE.to_string());
+        Some(table::read(&path)?)
+    };
     for p in &spec.plots {
-        gentk_report::plot::write(p, &t, dir)?;
+        match (p.table, &tt) {
+            (PlotTable::Results, _) => gentk_report::plot::write(p, &t, dir)?,
+            (PlotTable::Timings, Some(tt)) => {
+                gentk_report::plot::write(p, tt, dir)?;
+                nondeterministic.extend([format!("{}.png", p.file), format!("{}.svg", p.file)]);
+            }
+            // Every point came from a cache written before wall times were kept.
+            (PlotTable::Timings, None) => {}
+        }
     }
     let claims = evaluate_all(&spec.claims, &t);
     if !claims.is_empty() {
@@ -274,6 +307,7 @@ fn write_results(
         algo_version: ALGO_VERSION.to_string(),
         points: total,
         rows: all.len(),
+        nondeterministic,
     };
     let text = format!(
         "# written by gentk; wall times of the last run are in the cache folder's last_run.toml\n{}",
@@ -282,6 +316,9 @@ fn write_results(
     write_atomic(&path, text.as_bytes())?;
     Ok(claims)
 }
+
+/// The wall times of a run beside its table (rows as in the table; not reproducible).
+pub const TIMINGS_FILE: &str = "timings.parquet";
 
 /// The claims file beside a table.
 pub const CLAIMS_FILE: &str = "claims.toml";

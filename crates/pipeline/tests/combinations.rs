@@ -77,7 +77,7 @@ fn every_combination_is_computed_or_refused_up_front() {
                         Ok(plan) => {
                             for pp in &plan.points {
                                 match compute_point(&pp.spec, &pp.task, 7, None) {
-                                    Ok(rows) if !rows.is_empty() => {}
+                                    Ok(out) if !out.rows.is_empty() => {}
                                     Ok(_) => {
                                         failures.push(format!("{label} {op} {st} {est}: no rows"))
                                     }

@@ -368,7 +368,9 @@ statistic = "trace"
     let sf = load(&write(&d, "ts.toml", text)).unwrap();
     let plan = gentk_spec::resolve(&sf, "cpu").unwrap();
     let pp = &plan.points[0];
-    let rows = gentk_pipeline::measure::compute_point(&pp.spec, &pp.task, 11, None).unwrap();
+    let rows = gentk_pipeline::measure::compute_point(&pp.spec, &pp.task, 11, None)
+        .unwrap()
+        .rows;
     let got = |name: &str| rows.iter().find(|r| r.measure == name).unwrap().value;
 
     let spec = &pp.spec;
@@ -424,4 +426,57 @@ statistic = "trace"
         .sum::<f64>()
         / y.len() as f64;
     assert!((got("mse") - mse).abs() <= 1e-14 * mse.max(1.0));
+}
+
+#[test]
+fn wall_times_go_to_their_own_table_marked_non_deterministic() {
+    let d = tmp("timings");
+    let p = write(&d, "s.toml", BASE);
+    let o = opts(&d);
+    let s = run(&load(&p).unwrap(), &o).unwrap();
+    let tt = table::read(&s.out_dir.join("timings.parquet")).unwrap();
+    let col = |name: &str| tt.columns.iter().position(|c| c == name).unwrap();
+    let (st, val) = (col("statistic"), col("value"));
+    let text = |c: &table::Cell| match c {
+        table::Cell::S(Some(s)) => s.clone(),
+        other => panic!("{other:?}"),
+    };
+    let stats: Vec<String> = tt.rows.iter().map(|r| text(&r[st])).collect();
+    // One point total per point, and one time per measurement of each point; all positive.
+    let spec = load(&p).unwrap().spec;
+    assert_eq!(stats.iter().filter(|s| *s == "point_seconds").count(), 2);
+    assert_eq!(
+        stats.iter().filter(|s| *s == "measure_seconds").count(),
+        2 * spec.measures.len()
+    );
+    assert!(
+        tt.rows
+            .iter()
+            .all(|r| matches!(r[val], table::Cell::F(Some(v)) if v >= 0.0))
+    );
+    // The manifest says which files are measured, and the table carries none of it.
+    let m = std::fs::read_to_string(s.out_dir.join("manifest.toml")).unwrap();
+    assert!(
+        m.contains("nondeterministic = [\"timings.parquet\"]"),
+        "{m}"
+    );
+    let t = table::read(&s.out_dir.join("table.parquet")).unwrap();
+    assert!(t.rows.iter().all(|r| !text(&r[st]).ends_with("_seconds")));
+    let table_bytes = std::fs::read(s.out_dir.join("table.parquet")).unwrap();
+    // A cached rerun reports the wall times of the run that computed the points.
+    let before = std::fs::read(s.out_dir.join("timings.parquet")).unwrap();
+    let s2 = run(&load(&p).unwrap(), &o).unwrap();
+    assert_eq!(s2.computed, 0);
+    assert!(std::fs::read(s2.out_dir.join("timings.parquet")).unwrap() == before);
+    // A damaged timings cache costs the wall times, never the table.
+    for e in std::fs::read_dir(d.join("cache/t")).unwrap() {
+        let f = e.unwrap().path();
+        if f.to_string_lossy().ends_with(".timings.json") {
+            std::fs::write(&f, "{").unwrap();
+        }
+    }
+    let s3 = run(&load(&p).unwrap(), &o).unwrap();
+    assert_eq!(s3.computed, 0);
+    assert!(!s3.out_dir.join("timings.parquet").exists());
+    assert!(std::fs::read(s3.out_dir.join("table.parquet")).unwrap() == table_bytes);
 }

@@ -20,8 +20,8 @@ pub mod sweep;
 pub use error::{Invalid, Result, SpecError};
 pub use limits::Limits;
 pub use names::{
-    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, PositionalKind,
-    Statistic, TargetCase, TeacherCase, TraceMethod, Variant,
+    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, PlotTable,
+    PositionalKind, Statistic, TargetCase, TeacherCase, TraceMethod, TrainLoss, Variant,
 };
 pub use plan::{Plan, PlannedPoint, SpecFile, load, resolve, resolve_with};
 pub use schema::{

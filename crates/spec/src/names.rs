@@ -371,6 +371,56 @@ names! {
 }
 
 names! {
+    /// Training loss (`train.loss`).
+    TrainLoss {
+        /// Mean squared error (default).
+        Mse = "mse",
+        /// Softmax cross-entropy on one-hot targets (a classifier's logits).
+        CrossEntropy = "cross_entropy",
+    }
+}
+
+// `names!` declares the enum, so `#[derive(Default)]` cannot be attached.
+#[allow(clippy::derivable_impls)]
+impl Default for TrainLoss {
+    fn default() -> Self {
+        TrainLoss::Mse
+    }
+}
+
+impl TrainLoss {
+    /// The default (skipped when a spec is serialised, so cache keys stay as they were).
+    pub fn is_mse(&self) -> bool {
+        *self == TrainLoss::Mse
+    }
+}
+
+names! {
+    /// The table a chart draws from (`plot.table`).
+    PlotTable {
+        /// `table.parquet`: the deterministic results.
+        Results = "results",
+        /// `timings.parquet`: measured wall times (not reproducible).
+        Timings = "timings",
+    }
+}
+
+// `names!` declares the enum, so `#[derive(Default)]` cannot be attached.
+#[allow(clippy::derivable_impls)]
+impl Default for PlotTable {
+    fn default() -> Self {
+        PlotTable::Results
+    }
+}
+
+impl PlotTable {
+    /// The default (skipped when a spec is serialised, so cache keys stay as they were).
+    pub fn is_results(&self) -> bool {
+        *self == PlotTable::Results
+    }
+}
+
+names! {
     /// Legend corner of line charts (`plot.legend`).
     Legend {
         /// Upper right (default).

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::names::{
-    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, PositionalKind,
-    Statistic, TargetCase, TeacherCase, TraceMethod, Variant,
+    Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, PlotTable,
+    PositionalKind, Statistic, TargetCase, TeacherCase, TraceMethod, TrainLoss, Variant,
 };
 
 /// A whole spec file (after preset resolution).
@@ -221,6 +221,9 @@ pub struct TargetSpec {
 pub struct TrainSpec {
     /// The optimizer.
     pub optimizer: OptimizerKind,
+    /// Loss: `mse` (default) or `cross_entropy` (an MLP classifier's logits on one-hot targets).
+    #[serde(default, skip_serializing_if = "TrainLoss::is_mse")]
+    pub loss: TrainLoss,
     /// Learning rate.
     pub lr: f64,
     /// SGD momentum.
@@ -437,6 +440,11 @@ pub struct Plot {
     /// (ticks 99 %, 99.9 %, …), the trace paper's speed-up chart. Needs `log_x`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub x_accuracy: bool,
+    /// Which table the chart draws from: `results` (default, `table.parquet`) or `timings` (the
+    /// run's measured wall times, `timings.parquet`: the chart is then not reproducible and the
+    /// manifest says so).
+    #[serde(default, skip_serializing_if = "PlotTable::is_results")]
+    pub table: PlotTable,
     /// Keep only rows whose columns equal these values (e.g. one sweep value per chart); a list
     /// keeps rows equal to any of its items (e.g. `index = [0, 1, 2, 3]`).
     #[serde(default)]

@@ -9,7 +9,6 @@ use gentk_linalg::rank::data_pr;
 use gentk_models::{AttentionBlock, AttentionConfig, Positional};
 use gentk_ntk::GlobalNtk;
 use gentk_ntk::attention::{FineChecks, attention_fine_checks};
-use gentk_report::Row;
 use gentk_spec::{Operator, PositionalKind, Spec, Statistic};
 use gentk_tasks::Dataset;
 
@@ -62,14 +61,15 @@ pub fn aliased_frequencies(x: &[f64], n_freqs: Option<usize>) -> usize {
 }
 
 /// The rows of every measurement of one attention point.
-pub fn measure_all(spec: &Spec, data: &Dataset, seed: u64) -> Result<Vec<Row>> {
+pub fn measure_all(spec: &Spec, data: &Dataset, seed: u64) -> Result<super::PointOutput> {
     let block = build(spec, data.n_in, data.time, seed)?;
     let tape = block.forward(&data.inputs, data.n, data.time)?;
     let g = GlobalNtk::attention(&block, &tape);
     let mut checks: Option<FineChecks> = None;
-    let mut out = Vec::new();
+    let mut out = super::PointOutput::default();
     for (mi, m) in spec.measures.iter().enumerate() {
         let mseed = seed.wrapping_add(1 + mi as u64);
+        let started = std::time::Instant::now();
         let one = |v: f64| rows_of(m, seed, Val::one(v));
         let rows = match (m.operator, m.statistic) {
             (Operator::K | Operator::Ntk, Statistic::KronError) => {
@@ -118,7 +118,10 @@ pub fn measure_all(spec: &Spec, data: &Dataset, seed: u64) -> Result<Vec<Row>> {
                 ntk_stat(&g, m, mseed).map_err(|e| e.in_measure(&m.name))?,
             ),
         };
-        out.extend(rows);
+        out.rows.extend(rows);
+        let seconds = started.elapsed().as_secs_f64();
+        out.timings
+            .push(super::measure_timing(m, seed, None, seconds));
     }
     Ok(out)
 }

@@ -145,14 +145,68 @@ pub fn point_data(spec: &Spec, task: &TaskConfig, seed: u64) -> Result<Dataset> 
 /// The data seed's offset from the point seed.
 pub(crate) const DATA_SEED: u64 = 0x5EED_DA7A;
 
-/// Computes every measurement of one resolved point.
+/// What one point yields: its table rows, and the wall times measured while computing them.
+/// The timings are `Row`s too (so `timings.parquet` has the table's columns and charts draw from
+/// it unchanged), but they depend on the machine and its load: never part of `table.parquet`.
+#[derive(Debug, Clone, Default)]
+pub struct PointOutput {
+    /// The deterministic rows of the point's table.
+    pub rows: Vec<Row>,
+    /// Wall-time rows: `measure_seconds` per measurement and snapshot, `point_seconds` for the
+    /// whole point, and a trace study's per-estimate `seconds` and wall-time `speedup`.
+    pub timings: Vec<Row>,
+}
+
+/// The name of the `measure` column of a point's total wall time.
+pub const POINT_TIMING: &str = "(point)";
+
+/// Computes every measurement of one resolved point, timing each.
 /// `runs` is the folder of cached training runs (none: train without caching).
 pub fn compute_point(
     spec: &Spec,
     task: &TaskConfig,
     seed: u64,
     runs: Option<&std::path::Path>,
-) -> Result<Vec<Row>> {
+) -> Result<PointOutput> {
+    let started = std::time::Instant::now();
+    let mut out = compute_timed(spec, task, seed, runs)?;
+    out.timings.push(Row {
+        measure: POINT_TIMING.into(),
+        operator: "-".into(),
+        statistic: "point_seconds".into(),
+        index: None,
+        iteration: None,
+        value: started.elapsed().as_secs_f64(),
+        stderr: None,
+        matvecs: 0,
+        estimator: "-".into(),
+        budget: None,
+        ptrace_variant: "-".into(),
+        seed: seed as i64,
+        trial: None,
+        step: None,
+        rerun: None,
+        tolerance: None,
+    });
+    Ok(out)
+}
+
+/// The wall-time row of measurement `m` (`measure_seconds`).
+fn measure_timing(m: &Measure, seed: u64, iteration: Option<i64>, seconds: f64) -> Row {
+    Row {
+        statistic: "measure_seconds".into(),
+        iteration,
+        value: seconds,
+        ..base_row(m, seed)
+    }
+}
+
+fn compute_timed(
+    spec: &Spec,
+    task: &TaskConfig,
+    seed: u64,
+    runs: Option<&std::path::Path>,
+) -> Result<PointOutput> {
     // faer's factorisations and operator products follow its global parallelism: sequential, so a
     // point's numbers never depend on the thread count (parallelism is across points and chunks).
     gentk_linalg::kernels::pin_sequential();
@@ -167,7 +221,10 @@ pub fn compute_point(
             let vals = direct::filter_rows(spec, m).map_err(|e| e.in_measure(&m.name))?;
             rows.extend(rows_of(m, seed, vals));
         }
-        return Ok(rows);
+        return Ok(PointOutput {
+            rows,
+            timings: Vec::new(),
+        });
     }
     let mut data = point_data(spec, task, seed)?;
     if spec.model.arch == Arch::Attention {
@@ -221,7 +278,7 @@ pub fn compute_point(
     // The teacher's student: its NTK is over the tensors it trains (PAPER §6.4's kpflow takes
     // every input and recurrent tensor whatever is trained).
     let subset = teacher.as_ref().map(|(_, case)| case.trained());
-    let mut rows = Vec::new();
+    let mut out = PointOutput::default();
     for snap in snaps {
         *built.params_mut() = snap.model;
         *readout.params_mut() = snap.readout;
@@ -235,6 +292,7 @@ pub fn compute_point(
             loss: snap.loss,
             seed,
             subset,
+            timings: Default::default(),
         };
         for (mi, m) in spec.measures.iter().enumerate() {
             if !m.at.is_empty()
@@ -245,14 +303,23 @@ pub fn compute_point(
                 continue;
             }
             let mseed = measure_seed(spec, mi, m, seed).map_err(|e| e.in_measure(&m.name))?;
+            let started = std::time::Instant::now();
             let r = measure_snapshot(&at, m, mseed).map_err(|e| e.in_measure(&m.name))?;
-            rows.extend(r.into_iter().map(|row| Row {
+            let seconds = started.elapsed().as_secs_f64();
+            out.rows.extend(r.into_iter().map(|row| Row {
                 iteration: snap.iteration,
                 ..row
             }));
+            out.timings
+                .push(measure_timing(m, seed, snap.iteration, seconds));
         }
+        out.timings
+            .extend(at.timings.into_inner().into_iter().map(|row| Row {
+                iteration: snap.iteration,
+                ..row
+            }));
     }
-    Ok(rows)
+    Ok(out)
 }
 
 /// One snapshot of a point's model, ready to measure.
@@ -266,6 +333,8 @@ pub(crate) struct Snapshot<'a> {
     seed: u64,
     /// The parameters the NTK is taken over (default: all of the model's).
     subset: Option<&'static [&'static str]>,
+    /// Wall-time rows recorded by measurements that time their parts (a trace study).
+    timings: std::cell::RefCell<Vec<Row>>,
 }
 
 impl Snapshot<'_> {

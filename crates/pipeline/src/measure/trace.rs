@@ -8,7 +8,10 @@
 //! Costs are counted in one-sided passes (one application of J or J*): an NTK_S matvec is two.
 //! The direct trace's reference cost is kpflow's: n NTK matvecs (2n passes, n the state size);
 //! gentk computes its value exactly from min(n, n_θ) one-sided passes, which the `trace_direct` row
-//! records. Everything is counted, not timed, so the table is deterministic.
+//! records. Everything in the table is counted, not timed, so it is deterministic. The wall times
+//! of the direct trace and of every estimate go to the point's timings (`timings.parquet`), with
+//! the speed-up recomputed from them — the trace paper's measure (mean direct time over the time
+//! to reach ε) — as `speedup` rows there.
 
 use faer::{MatMut, MatRef};
 use gentk_linalg::probes::ProbeKind;
@@ -143,7 +146,9 @@ pub(crate) fn rows(s: &Snapshot<'_>, m: &Measure, seed: u64, mseed: u64) -> Resu
     let keep = LastSteps::new(b, t, h, m.size.unwrap_or(t));
     let j = Compose::new(keep, g.dz_dtheta()?)?;
     let n = j.shape_out().numel();
+    let clock = std::time::Instant::now();
     let direct = direct_one_sided(&j)?;
+    let direct_seconds = clock.elapsed().as_secs_f64();
     let truth = direct.value;
     let reference = 2.0 * n as f64;
     let base = base_row(m, seed);
@@ -160,13 +165,20 @@ pub(crate) fn rows(s: &Snapshot<'_>, m: &Measure, seed: u64, mseed: u64) -> Resu
     budgets.sort_unstable();
     budgets.dedup();
     let eps = tolerances();
+    let mut timings = vec![Row {
+        statistic: "seconds".into(),
+        value: direct_seconds,
+        ..out[0].clone()
+    }];
     for rerun in 0..m.reruns {
-        // (method, [(cost, error)] in budget order) of this rerun.
-        let mut curves: Vec<(TraceMethod, Vec<(f64, f64)>)> = Vec::new();
+        // (method, [(cost, error)] and [(seconds, error)] in budget order) of this rerun.
+        let mut curves: Vec<(TraceMethod, Curve)> = Vec::new();
         for (mi, &method) in m.methods.iter().enumerate() {
-            let mut curve = Vec::with_capacity(budgets.len());
+            let mut curve = Curve::default();
             for &budget in &budgets {
+                let clock = std::time::Instant::now();
                 let (e, cost) = estimate(&j, method, budget, draw_seed(mseed, mi, budget, rerun))?;
+                let seconds = clock.elapsed().as_secs_f64();
                 let err = (e.value - truth).abs() / truth.abs();
                 let row = Row {
                     estimator: method.as_str().into(),
@@ -181,31 +193,62 @@ pub(crate) fn rows(s: &Snapshot<'_>, m: &Measure, seed: u64, mseed: u64) -> Resu
                     stderr: e.stderr,
                     ..row.clone()
                 });
+                timings.push(Row {
+                    statistic: "seconds".into(),
+                    value: seconds,
+                    stderr: None,
+                    ..row.clone()
+                });
                 out.push(Row {
                     statistic: "rel_error".into(),
                     value: err,
                     stderr: None,
                     ..row
                 });
-                curve.push((cost as f64, err));
+                curve.cost.push((cost as f64, err));
+                curve.time.push((seconds, err));
             }
             curves.push((method, curve));
         }
-        for (k, &e) in eps.iter().enumerate() {
-            let speed = |curve: &[(f64, f64)]| cost_to_reach(curve, e).map(|c| reference / c);
-            let mut best: Option<f64> = None;
-            for (method, curve) in &curves {
-                let v = speed(curve);
-                best = match (best, v) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-                out.push(speedup_row(&base, method.as_str(), rerun, k, e, v));
-            }
-            out.push(speedup_row(&base, "best", rerun, k, e, best));
-        }
+        let counted: Vec<_> = curves.iter().map(|(m, c)| (*m, &c.cost[..])).collect();
+        let timed: Vec<_> = curves.iter().map(|(m, c)| (*m, &c.time[..])).collect();
+        out.extend(speedups(&base, rerun, &eps, reference, &counted));
+        timings.extend(speedups(&base, rerun, &eps, direct_seconds, &timed));
     }
+    s.timings.borrow_mut().extend(timings);
     Ok(out)
+}
+
+/// One method's (cost, error) and (seconds, error) points of a rerun, in budget order.
+#[derive(Default)]
+struct Curve {
+    cost: Vec<(f64, f64)>,
+    time: Vec<(f64, f64)>,
+}
+
+/// The `speedup` rows of one rerun at every tolerance: `reference` over the cost (or time) at which
+/// each method's error first reaches ε, and the best method's (NaN-aware max, as the trace paper).
+fn speedups(
+    base: &Row,
+    rerun: usize,
+    eps: &[f64],
+    reference: f64,
+    curves: &[(TraceMethod, &[(f64, f64)])],
+) -> Vec<Row> {
+    let mut out = Vec::new();
+    for (k, &e) in eps.iter().enumerate() {
+        let mut best: Option<f64> = None;
+        for (method, curve) in curves {
+            let v = cost_to_reach(curve, e).map(|c| reference / c);
+            best = match (best, v) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            out.push(speedup_row(base, method.as_str(), rerun, k, e, v));
+        }
+        out.push(speedup_row(base, "best", rerun, k, e, best));
+    }
+    out
 }
 
 fn speedup_row(

@@ -7,9 +7,10 @@
 use std::path::Path;
 
 use gentk_models::{
-    Batch, Optimizer, Params, Readout, StudentCase, TeacherStudent, TrainConfig, train,
+    Batch, Checkpoint, Loss, Optimizer, Params, Readout, StudentCase, TeacherStudent, TrainConfig,
+    train,
 };
-use gentk_spec::{OptimizerKind, Spec};
+use gentk_spec::{OptimizerKind, Spec, TrainLoss};
 use gentk_tasks::{BatchSampler, Dataset, TaskConfig, generate};
 
 use super::build::Built;
@@ -48,27 +49,19 @@ pub(crate) fn snapshots(
     runs: Option<&Path>,
     source: TrainData<'_>,
 ) -> Result<Vec<Snap>> {
-    let (t, model) = match (&spec.train, built) {
-        (None, built) => {
-            return Ok(vec![Snap {
-                iteration: None,
-                model: built.sm().params().clone(),
-                readout: readout.params().clone(),
-                loss: None,
-            }]);
-        }
-        (Some(t), Built::Rec(model)) => (t, model),
-        (Some(_), Built::Mlp(_)) => {
-            return Err(MeasureError::Unsupported(
-                "training an MLP (training specs support recurrent models only)".into(),
-            ));
-        }
+    let Some(t) = &spec.train else {
+        return Ok(vec![Snap {
+            iteration: None,
+            model: built.sm().params().clone(),
+            readout: readout.params().clone(),
+            loss: None,
+        }]);
     };
     let key = crate::cache::run_key(spec, t, seed)
         .map_err(|e| MeasureError::Unsupported(format!("training run not hashable: {e}")))?;
     if let Some(cps) = runs.and_then(|dir| crate::cache::load_run(dir, &key)) {
         let (ml, rl) = (
-            model.params().layout().clone(),
+            built.sm().params().layout().clone(),
             readout.params().layout().clone(),
         );
         return cps
@@ -106,6 +99,10 @@ pub(crate) fn snapshots(
     };
     let tc = TrainConfig {
         optimizer,
+        loss: match t.loss {
+            TrainLoss::Mse => Loss::Mse,
+            TrainLoss::CrossEntropy => Loss::CrossEntropy,
+        },
         iterations: t.iterations,
         grad_clip: t.grad_clip,
         trainable,
@@ -119,31 +116,31 @@ pub(crate) fn snapshots(
         t.measure_at.clone()
     };
     let mut snaps = Vec::new();
-    train(
-        model.as_mut(),
-        readout,
-        &tc,
-        |_| {
-            let b = sampler.next(&train_data)?;
-            Ok(Batch {
-                batch: b.n,
-                time: b.time,
-                inputs: b.inputs,
-                targets: b.targets,
-            })
-        },
-        |cp| {
-            if want.contains(&cp.iteration) {
-                snaps.push(Snap {
-                    iteration: Some(cp.iteration as i64),
-                    model: cp.model.clone(),
-                    readout: cp.readout.clone(),
-                    loss: Some(cp.loss),
-                });
-            }
-            Ok(())
-        },
-    )?;
+    let mut next = |_| {
+        let b = sampler.next(&train_data)?;
+        Ok(Batch {
+            batch: b.n,
+            time: b.time,
+            inputs: b.inputs,
+            targets: b.targets,
+        })
+    };
+    let mut keep = |cp: &Checkpoint| {
+        if want.contains(&cp.iteration) {
+            snaps.push(Snap {
+                iteration: Some(cp.iteration as i64),
+                model: cp.model.clone(),
+                readout: cp.readout.clone(),
+                loss: Some(cp.loss),
+            });
+        }
+        Ok(())
+    };
+    // An MLP (depth as time) is fitted on its last layer: the task's one step per sample.
+    match built {
+        Built::Rec(model) => train(model.as_mut(), readout, &tc, &mut next, &mut keep)?,
+        Built::Mlp(model) => train(model, readout, &tc, &mut next, &mut keep)?,
+    };
     if let Some(dir) = runs {
         let cps: Vec<crate::cache::Checkpoint> = snaps
             .iter()
