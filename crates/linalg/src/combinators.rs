@@ -65,6 +65,54 @@ impl<A: LinearOp, B: LinearOp> LinearOp for Compose<A, B> {
     }
 }
 
+/// [A B]: x = [x_A; x_B] ↦ A x_A + B x_B (two maps into one space, e.g. a Jacobian over two
+/// parameter groups); adjoint y ↦ [A* y; B* y].
+#[derive(Debug, Clone)]
+pub struct Concat<A, B> {
+    a: A,
+    b: B,
+    shape_in: Shape,
+}
+
+impl<A: LinearOp, B: LinearOp> Concat<A, B> {
+    /// [A B]; requires equal output sizes. The input is flat, `|A.in| + |B.in|` long.
+    pub fn new(a: A, b: B) -> Result<Self> {
+        check_same(
+            "concat (A.shape_out vs B.shape_out)",
+            a.shape_out(),
+            b.shape_out(),
+        )?;
+        let n = a.shape_in().numel() + b.shape_in().numel();
+        Ok(Concat {
+            a,
+            b,
+            shape_in: Shape::flat("concat", n),
+        })
+    }
+}
+
+impl<A: LinearOp, B: LinearOp> LinearOp for Concat<A, B> {
+    fn shape_in(&self) -> &Shape {
+        &self.shape_in
+    }
+    fn shape_out(&self) -> &Shape {
+        self.a.shape_out()
+    }
+    fn apply_block(&self, x: MatRef<'_, f64>, mut y: MatMut<'_, f64>) {
+        let na = self.a.shape_in().numel();
+        self.a.apply_block(x.subrows(0, na), y.as_mut());
+        let t = apply_new(&self.b, x.subrows(na, x.nrows() - na));
+        y += &t;
+    }
+    fn apply_adjoint_block(&self, x: MatRef<'_, f64>, mut y: MatMut<'_, f64>) {
+        let na = self.a.shape_in().numel();
+        let rest = y.nrows() - na;
+        self.a.apply_adjoint_block(x, y.as_mut().subrows_mut(0, na));
+        self.b
+            .apply_adjoint_block(x, y.as_mut().subrows_mut(na, rest));
+    }
+}
+
 /// A A* on A's output space (self-adjoint, PSD).
 #[derive(Debug, Clone)]
 pub struct Gram<A>(pub A);

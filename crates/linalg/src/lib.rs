@@ -42,7 +42,7 @@ pub mod slq;
 pub mod testing;
 pub mod trace;
 
-pub use combinators::{Adjoint, Compose, Gram, Kron, LinComb, Scale, SymPart, View};
+pub use combinators::{Adjoint, Compose, Concat, Gram, Kron, LinComb, Scale, SymPart, View};
 pub use error::{LinalgError, Result};
 pub use estimate::Estimate;
 pub use neumann::NeumannInverse;

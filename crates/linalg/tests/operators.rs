@@ -39,6 +39,23 @@ fn kron_is_the_row_major_kronecker_product() {
 }
 
 #[test]
+fn concat_is_the_block_row_and_its_adjoint_the_block_column() {
+    let a = dense(6, 4, 21);
+    let b = dense(6, 3, 22);
+    let c = Concat::new(&a, &b).unwrap();
+    assert_eq!(c.shape_in().numel(), 7);
+    let (ma, mb) = (mat(&a), mat(&b));
+    let want = Mat::from_fn(6, 7, |i, j| if j < 4 { ma[(i, j)] } else { mb[(i, j - 4)] });
+    assert!(rel_err(&mat(&c), &want) < 1e-15);
+    assert!(rel_err(&mat(&Adjoint(&c)), &want.transpose().to_owned()) < 1e-15);
+    // Blocks of several probes go through the same path.
+    let x = gaussian(7, 3, 23);
+    let y = c.apply_to(x.as_ref()).unwrap();
+    assert!(rel_err(&y, &(&want * &x)) < 1e-14);
+    assert!(Concat::new(&a, &dense(5, 3, 24)).is_err());
+}
+
+#[test]
 fn projector_is_the_outer_product() {
     let x = gaussian(5, 1, 7);
     let y = gaussian(3, 1, 8);

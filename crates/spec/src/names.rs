@@ -111,6 +111,9 @@ names! {
         PpStar = "pp_star",
         /// The output NTK (I ⊗ W_out) NTK_S (I ⊗ W_out)ᵀ.
         OutputNtk = "output_ntk",
+        /// The NTK of the readout's outputs (a classifier's logits) at the last step, over every
+        /// model and readout parameter: J_f J_fᵀ with J_f = [W_out P J_θ | ∂f/∂θ_out] (F13-extras).
+        LogitNtk = "logit_ntk",
         /// P⁻¹ (adjoint checks).
         PInv = "p_inv",
         /// J_θ (adjoint checks).
@@ -264,7 +267,8 @@ impl Statistic {
 }
 
 names! {
-    /// A randomized trace estimator compared by `trace_estimate` (PAPER §5.2).
+    /// A randomized trace estimator compared by `trace_estimate` (PAPER §5.2); Hutch++ alone
+/// estimates the related terms of `logit_ntk` (F13-extras).
     TraceMethod {
         /// Hutchinson on NTK_S (one NTK matvec per probe).
         Hutchinson = "hutchinson",

@@ -371,12 +371,19 @@ pub fn validate(spec: &Spec) -> Result<(TaskConfig, PointDims), Invalid> {
         ));
     }
     if let Some(t) = &spec.train {
-        if !model.arch.is_recurrent() {
+        if model.arch == Arch::Attention {
+            return Err(Invalid::new(
+                key("train"),
+                "training specs support recurrent models and MLPs, not arch `attention`",
+            ));
+        }
+        // An MLP is fitted at its last layer: one input step and a target per sample.
+        if model.arch.is_mlp() && (tdims.time != 1 || tdims.n_out == 0) {
             return Err(Invalid::new(
                 key("train"),
                 format!(
-                    "training specs support recurrent models only (leaky-rnn, linear-rnn, rnn, gru), not arch `{}`",
-                    model.arch
+                    "training an MLP needs a task with one step (T = 1, got {}) and targets (got {} channels)",
+                    tdims.time, tdims.n_out
                 ),
             ));
         }

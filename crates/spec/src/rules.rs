@@ -9,7 +9,7 @@ use gentk_tasks::TaskDims;
 
 use crate::error::Invalid;
 use crate::locate::KeyPath;
-use crate::names::{Arch, Estimator, Operator, Statistic};
+use crate::names::{Arch, Estimator, Operator, Statistic, TraceMethod};
 use crate::schema::{Measure, Spec};
 
 /// Largest dimension an exact (dense) computation materialises: gentk-linalg's one limit.
@@ -206,6 +206,13 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, NotSuppor
             ..BASE
         },
         (O::Ntk, S::TraceEstimate) => BASE,
+        // F13-extras: the related terms by Hutch++ against their values from the materialised
+        // logit NTKs (n = B·n_y at the last step).
+        (O::LogitNtk, S::Fro2 | S::EffRank | S::AlignmentInit) if arch.is_mlp() => Needs {
+            always: Dense::Output,
+            randomized: false,
+            ..BASE
+        },
         (O::Training, S::Loss) => Needs {
             train: true,
             ..BASE
@@ -273,10 +280,13 @@ impl PointDims {
     }
 }
 
-/// `trace_estimate`'s own keys: methods given, budgets the estimators can use, reruns ≥ 1; and
-/// those keys on no other statistic.
+/// The estimator-study keys (`methods`, `budgets`, `reruns`): `trace_estimate` needs methods,
+/// the related terms of `logit_ntk` (F13-extras) are Hutch++'s alone and need budgets; budgets
+/// the estimators can use, reruns ≥ 1; and those keys on no other measurement.
 fn check_trace_estimate(m: &Measure, at: impl Fn(&str, String) -> Invalid) -> Result<(), Invalid> {
-    if m.statistic != Statistic::TraceEstimate {
+    let study = m.statistic == Statistic::TraceEstimate;
+    let terms = m.operator == Operator::LogitNtk;
+    if !study && !terms {
         for (key, set) in [
             ("methods", !m.methods.is_empty()),
             ("budgets", !m.budgets.is_empty()),
@@ -285,17 +295,34 @@ fn check_trace_estimate(m: &Measure, at: impl Fn(&str, String) -> Invalid) -> Re
             if set {
                 return Err(at(
                     key,
-                    format!("`{key}` applies to statistic `trace_estimate` only"),
+                    format!(
+                        "`{key}` applies to statistic `trace_estimate` and operator `logit_ntk` only"
+                    ),
                 ));
             }
         }
         return Ok(());
     }
-    if m.methods.is_empty() {
+    if study && m.methods.is_empty() {
         return Err(at(
             "methods",
             "trace_estimate needs methods (hutchinson, hutchpp, fhutch, rhutch)".into(),
         ));
+    }
+    if terms {
+        if m.methods.iter().any(|&t| t != TraceMethod::Hutchpp) {
+            return Err(at(
+                "methods",
+                "the related terms of `logit_ntk` are estimated by hutchpp only".into(),
+            ));
+        }
+        if m.budgets.is_empty() {
+            return Err(at(
+                "budgets",
+                "`logit_ntk` compares Hutch++ at `budgets` with the direct value: give budgets"
+                    .into(),
+            ));
+        }
     }
     if m.reruns == 0 {
         return Err(at("reruns", "must be ≥ 1".into()));

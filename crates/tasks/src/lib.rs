@@ -29,7 +29,10 @@ pub use memory::{
     MemoryProConfig, MemoryProOneHotConfig, MultiTaskConfig, memory_pro, memory_pro_one_hot,
     multi_task,
 };
-pub use simple::{TeacherStudentInputConfig, circle, gaussian_sequences, teacher_student_inputs};
+pub use simple::{
+    GaussianClustersConfig, TeacherStudentInputConfig, circle, gaussian_clusters,
+    gaussian_sequences, teacher_student_inputs,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +56,8 @@ pub enum TaskConfig {
     GaussianSequences(GaussianSequencesConfig),
     /// Circle classification.
     Circle(CircleConfig),
+    /// Gaussian class clusters with one-hot targets (F13-extras).
+    GaussianClusters(GaussianClustersConfig),
 }
 
 /// Gaussian sequence configuration.
@@ -123,6 +128,7 @@ impl TaskConfig {
                 error::positive("d_input", c.d_input)
             }
             TaskConfig::Circle(c) => error::positive("n_samples", c.n_samples),
+            TaskConfig::GaussianClusters(c) => c.validate(),
         }
     }
 
@@ -139,6 +145,7 @@ impl TaskConfig {
             TaskConfig::TeacherStudent(c) => c.n_samples = n,
             TaskConfig::GaussianSequences(c) => c.n_samples = n,
             TaskConfig::Circle(c) => c.n_samples = n,
+            TaskConfig::GaussianClusters(c) => c.n_samples = n,
         }
         c
     }
@@ -175,6 +182,7 @@ impl TaskConfig {
             TaskConfig::TeacherStudent(c) => d(c.n_samples, c.time, c.input_dim, 0),
             TaskConfig::GaussianSequences(c) => d(c.n_samples, c.time, c.d_input, 0),
             TaskConfig::Circle(c) => d(c.n_samples, 1, 2, 1),
+            TaskConfig::GaussianClusters(c) => d(c.n_samples, 1, c.d_input, c.classes),
         }
     }
 }
@@ -192,5 +200,6 @@ pub fn generate(cfg: &TaskConfig, noise: bool, seed: u64) -> Result<Dataset> {
             gaussian_sequences(c.n_samples, c.time, c.d_input, seed)
         }
         TaskConfig::Circle(c) => circle(c.n_samples, seed),
+        TaskConfig::GaussianClusters(c) => gaussian_clusters(c, seed),
     }
 }

@@ -1,5 +1,6 @@
 //! Input-only and small tasks: teacher–student inputs of a given rank, i.i.d. Gaussian sequences
-//! (transformer study), and the circle classification data of the residual-MLP study.
+//! (transformer study), the circle classification data of the residual-MLP study, and Gaussian
+//! class clusters (F13-extras' classifier).
 
 use std::f64::consts::PI;
 
@@ -7,7 +8,7 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Dataset;
-use crate::error::{Result, positive};
+use crate::error::{Result, invalid, positive};
 use crate::rng::{self, FIXED, STRUCTURE};
 
 /// Teacher–student input configuration (PAPER.md §6.4).
@@ -105,6 +106,78 @@ pub fn circle(n: usize, seed: u64) -> Result<Dataset> {
         *out.input_mut(b, 0, 0) = x;
         *out.input_mut(b, 0, 1) = y;
         *out.target_mut(b, 0, 0) = if x * x + y * y <= 1.0 { 1.0 } else { -1.0 };
+    }
+    Ok(out)
+}
+
+/// Synthetic classification clusters (F13-extras' stand-in for MNIST: no downloads).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GaussianClustersConfig {
+    /// Samples.
+    pub n_samples: usize,
+    /// Input dimension (784: MNIST's).
+    pub d_input: usize,
+    /// Classes (one-hot targets).
+    pub classes: usize,
+    /// Standard deviation of each centre coordinate: centres μ_c ~ N(0, σ²I) (the samples'
+    /// noise is N(0, I), so the centres are σ√(2d) apart against unit noise along any direction).
+    pub center_scale: f64,
+    /// Seed of the centres (kept fixed while sample seeds vary, so training and analysed samples
+    /// come from the same clusters).
+    pub centers_seed: u64,
+}
+
+impl Default for GaussianClustersConfig {
+    fn default() -> Self {
+        GaussianClustersConfig {
+            n_samples: 5000,
+            d_input: 784,
+            classes: 10,
+            center_scale: 0.1,
+            centers_seed: 0,
+        }
+    }
+}
+
+impl GaussianClustersConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        positive("n_samples", self.n_samples)?;
+        positive("d_input", self.d_input)?;
+        if self.classes < 2 {
+            return Err(invalid(
+                "classes",
+                format!("needs at least 2 classes, got {}", self.classes),
+            ));
+        }
+        if !(self.center_scale.is_finite() && self.center_scale > 0.0) {
+            return Err(invalid(
+                "center_scale",
+                format!("must be a positive number, got {}", self.center_scale),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Samples `[n, 1, d]` x = μ_c + ε, ε ~ N(0, I), with labels c uniform over the classes and
+/// one-hot targets `[n, 1, classes]`; the centres come from `centers_seed` alone.
+pub fn gaussian_clusters(cfg: &GaussianClustersConfig, seed: u64) -> Result<Dataset> {
+    cfg.validate()?;
+    let (d, k) = (cfg.d_input, cfg.classes);
+    let mut cr = rng::stream(cfg.centers_seed, FIXED);
+    let centers: Vec<f64> = (0..k * d)
+        .map(|_| cfg.center_scale * rng::normal(&mut cr))
+        .collect();
+    let mut r = rng::stream(seed, STRUCTURE);
+    let mut out = Dataset::zeros(cfg.n_samples, 1, d, k);
+    for b in 0..cfg.n_samples {
+        let c = r.random_range(0..k);
+        for i in 0..d {
+            *out.input_mut(b, 0, i) = centers[c * d + i] + rng::normal(&mut r);
+        }
+        *out.target_mut(b, 0, c) = 1.0;
     }
     Ok(out)
 }

@@ -252,6 +252,11 @@ fn generators_are_pure_functions_of_config_and_seed() {
         TaskConfig::TeacherStudent(Default::default()),
         TaskConfig::GaussianSequences(Default::default()),
         TaskConfig::Circle(CircleConfig { n_samples: 50 }),
+        TaskConfig::GaussianClusters(GaussianClustersConfig {
+            n_samples: 40,
+            d_input: 6,
+            ..Default::default()
+        }),
     ];
     for cfg in &all {
         for noise in [false, true] {
@@ -266,6 +271,62 @@ fn generators_are_pure_functions_of_config_and_seed() {
             }
         }
     }
+}
+
+#[test]
+fn gaussian_clusters_share_their_centres_across_sample_seeds() {
+    let cfg = GaussianClustersConfig {
+        n_samples: 3000,
+        d_input: 20,
+        classes: 3,
+        center_scale: 2.0,
+        centers_seed: 5,
+    };
+    let dims = TaskConfig::GaussianClusters(cfg.clone()).dims();
+    // Class means of two sample draws (seeds 1 and 2) agree within the noise's standard error,
+    // and each target row is one-hot.
+    let means = |seed: u64| {
+        let d = gaussian_clusters(&cfg, seed).unwrap();
+        assert_eq!(
+            (d.n, d.time, d.n_in, d.n_out),
+            (dims.n, dims.time, dims.n_in, dims.n_out)
+        );
+        let mut sum = vec![0.0; 3 * 20];
+        let mut count = [0usize; 3];
+        for b in 0..d.n {
+            let row: Vec<f64> = (0..3).map(|c| d.target(b, 0, c)).collect();
+            assert_eq!(row.iter().sum::<f64>(), 1.0);
+            let c = row.iter().position(|v| *v == 1.0).unwrap();
+            count[c] += 1;
+            for i in 0..20 {
+                sum[c * 20 + i] += d.input(b, 0, i);
+            }
+        }
+        assert!(count.iter().all(|&k| k > 800), "{count:?}");
+        (0..60)
+            .map(|j| sum[j] / count[j / 20] as f64)
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (means(1), means(2));
+    // Each mean has standard error ≈ 1/√1000 ≈ 0.032; centres are N(0, 4) apart.
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 0.25, "centres moved with the sample seed: {worst}");
+    let spread = a.iter().map(|x| x * x).sum::<f64>() / 60.0;
+    assert!((spread - 4.0).abs() < 2.0, "centre variance {spread}");
+    assert!(
+        gaussian_clusters(
+            &GaussianClustersConfig {
+                classes: 1,
+                ..cfg.clone()
+            },
+            1
+        )
+        .is_err()
+    );
 }
 
 #[test]

@@ -26,6 +26,7 @@ pub mod direct;
 mod error;
 mod outputs;
 mod target;
+mod terms;
 pub mod trace;
 mod training;
 
@@ -355,6 +356,7 @@ fn measure_snapshot(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Vec<Row
     Ok(match (m.operator, m.statistic) {
         (_, S::ModeEnergy) => rows_of(m, seed, mode_energy(s, m, mseed)?),
         (O::Ntk, S::TraceEstimate) => trace::rows(s, m, seed, mseed)?,
+        (O::LogitNtk, _) => terms::rows(s, m, seed, mseed)?,
         (_, S::TargetAlignment) => rows_of(m, seed, target_alignment(s, m, mseed)?),
         (O::Output, S::Loss) => rows_of(m, seed, Val::one(outputs::test_loss(s))),
         (_, S::Targets) => outputs::targets(s, m, seed),

@@ -86,7 +86,7 @@ impl LinearOp for LastSteps {
 }
 
 /// A seed per (method, budget, rerun) from the measure's seed (splitmix64 finaliser).
-fn draw_seed(mseed: u64, method: usize, budget: usize, rerun: usize) -> u64 {
+pub(crate) fn draw_seed(mseed: u64, method: usize, budget: usize, rerun: usize) -> u64 {
     let mut z = mseed
         ^ ((method as u64) << 56)
         ^ ((rerun as u64) << 32)
