@@ -4,6 +4,7 @@
 mod example;
 mod inspect;
 mod runner_cmds;
+mod slurm;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,9 @@ enum Command {
         #[command(flatten)]
         args: runner_cmds::RunArgs,
     },
+    /// Run a spec's points as a Slurm job array (one task per shard) and a dependent job that
+    /// assembles the table; `--dry-run` prints the scripts.
+    Slurm(slurm::SlurmArgs),
     /// Run every spec in experiments/.
     ReproduceAll {
         /// Folder of specs.
@@ -34,7 +38,7 @@ enum Command {
         #[command(flatten)]
         args: runner_cmds::RunArgs,
     },
-    /// List specs, their figure ids and whether results/ is current.
+    /// List specs, their figure ids, whether results/ is current and how many points are cached.
     List {
         /// Folder of specs.
         #[arg(long, default_value = "experiments")]
@@ -42,6 +46,12 @@ enum Command {
         /// Results root.
         #[arg(long, default_value = "results")]
         results: std::path::PathBuf,
+        /// Cache root.
+        #[arg(long, env = "GENTK_CACHE", default_value = "target/gentk-cache")]
+        cache: std::path::PathBuf,
+        /// Preset whose points are counted.
+        #[arg(long, default_value = "cpu")]
+        preset: String,
     },
     /// Check the claims of specs (default: every spec in experiments/) on their committed tables.
     Check {
@@ -131,7 +141,13 @@ fn main() -> std::process::ExitCode {
         }),
         Command::Run { specs, args } => runner_cmds::cmd_run(specs, args),
         Command::ReproduceAll { dir, args } => runner_cmds::cmd_reproduce_all(dir, args),
-        Command::List { dir, results } => runner_cmds::cmd_list(dir, results),
+        Command::Slurm(a) => slurm::cmd_slurm(a),
+        Command::List {
+            dir,
+            results,
+            cache,
+            preset,
+        } => runner_cmds::cmd_list(dir, results, cache, preset),
         Command::Validate { files, limits } => runner_cmds::cmd_validate(files, limits),
         Command::Show { file } => runner_cmds::cmd_show(file),
         Command::Query { file, sql } => runner_cmds::cmd_query(file, sql),

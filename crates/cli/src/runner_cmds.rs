@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use gentk_pipeline::claims::ClaimResult;
 use gentk_pipeline::gallery;
-use gentk_pipeline::runner::{Progress, RunOptions, is_current, run};
+use gentk_pipeline::runner::{Progress, RunOptions, Shard, cached_points, is_current, run};
 use gentk_pipeline::table;
 use gentk_spec::{Limits, SpecFile, load};
 
@@ -25,11 +25,15 @@ pub struct RunArgs {
     /// Results root.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
-    /// Cache root.
-    #[arg(long, default_value = "target/gentk-cache")]
+    /// Cache root (a shared filesystem path lets the tasks of a job array share one).
+    #[arg(long, env = "GENTK_CACHE", default_value = "target/gentk-cache")]
     pub cache: PathBuf,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Compute only shard I of N (1-based) into the cache and write no table; a plain run then
+    /// finds every point cached and writes the results (`gentk slurm` submits one task per shard).
+    #[arg(long, value_parser = Shard::parse, value_name = "I/N")]
+    pub shard: Option<Shard>,
     /// Progress lines on stderr even when it is not a terminal (a bar is shown on terminals).
     #[arg(long, conflicts_with = "quiet")]
     pub progress: bool,
@@ -84,6 +88,7 @@ fn options(a: &RunArgs) -> Result<RunOptions> {
         force: a.force,
         results_dir: a.results.clone(),
         cache_dir: a.cache.clone(),
+        shard: a.shard,
         progress: if a.quiet {
             Progress::Quiet
         } else if std::io::stderr().is_terminal() {
@@ -109,6 +114,18 @@ fn run_all(specs: &[PathBuf], a: &RunArgs) -> Result<(String, Checked)> {
         let sf = load(s)?;
         let t0 = std::time::Instant::now();
         let sum = run(&sf, &opts)?;
+        if let Some(shard) = sum.shard {
+            out.push_str(&format!(
+                "{}: shard {shard}: {} of {} points ({} computed) in {:.1} s → cache {}; no table written\n",
+                sum.name,
+                sum.owned,
+                sum.points,
+                sum.computed,
+                t0.elapsed().as_secs_f64(),
+                sum.out_dir.display()
+            ));
+            continue;
+        }
         out.push_str(&format!(
             "{}: {} points ({} computed) in {:.1} s → {}\n",
             sum.name,
@@ -177,6 +194,9 @@ fn spec_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// `gentk reproduce-all`: every spec in `experiments/`.
 pub fn cmd_reproduce_all(dir: &Path, a: &RunArgs) -> Result<String> {
+    if a.shard.is_some() {
+        bail!("--shard applies to `gentk run SPEC`; reproduce-all writes every table");
+    }
     let specs = spec_files(dir)?;
     if specs.is_empty() {
         bail!("no *.toml specs in {}", dir.display());
@@ -215,18 +235,26 @@ pub fn cmd_check(specs: &[PathBuf], dir: &Path, results: &Path) -> Result<String
 }
 
 /// `gentk list`: specs, figure ids, and whether `results/` is current for each.
-pub fn cmd_list(dir: &Path, results: &Path) -> Result<String> {
-    let mut out = format!("{:<40} {:<8} {}\n", "spec", "figure", "results");
+pub fn cmd_list(dir: &Path, results: &Path, cache: &Path, preset: &str) -> Result<String> {
+    let mut out = format!(
+        "{:<40} {:<8} {:<8} cached points ({preset})\n",
+        "spec", "figure", "results"
+    );
+    let limits = gentk_spec::Limits::default();
     for s in spec_files(dir)? {
         match load(&s) {
             Ok(sf) => out.push_str(&format!(
-                "{:<40} {:<8} {}\n",
+                "{:<40} {:<8} {:<8} {}\n",
                 s.display(),
                 sf.spec.experiment.figure,
                 if is_current(&sf, results) {
                     "current"
                 } else {
                     "stale"
+                },
+                match cached_points(&sf, preset, &limits, cache) {
+                    Ok((k, n)) => format!("{k}/{n}"),
+                    Err(e) => format!("invalid at this preset: {e}"),
                 }
             )),
             Err(e) => out.push_str(&format!("{:<40} {:<8} invalid: {e}\n", s.display(), "?")),

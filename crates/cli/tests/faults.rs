@@ -302,12 +302,12 @@ fn run_cmd(spec: &Path, root: &Path, force: bool) -> Command {
 }
 
 /// The result folder's tables and charts (the manifest names the spec path, which differs between
-/// roots, so only its presence is compared).
+/// roots, and the wall times differ between runs, so only their presence is compared).
 fn result_set(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files(dir)
         .into_iter()
         .map(|(p, b)| {
-            if p.ends_with("manifest.toml") {
+            if p.ends_with("manifest.toml") || p.ends_with("timings.parquet") {
                 (p, Vec::new())
             } else {
                 (p, b)

@@ -242,3 +242,122 @@ fn check_exits_non_zero_with_the_sentence_and_both_numbers() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// `gentk slurm` with `path` as PATH (so `sbatch` is missing, or a fake one), in root `d`.
+fn slurm(d: &Path, spec: &Path, path: &Path, extra: &[&str]) -> (i32, String, String) {
+    let o = bin()
+        .arg("slurm")
+        .arg(spec)
+        .arg("--cache")
+        .arg(d.join("cache"))
+        .arg("--results")
+        .arg(d.join("results"))
+        .args(extra)
+        .env("PATH", path)
+        .env_remove("GENTK_CACHE")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn slurm_refuses_bad_specs_before_submitting_and_reports_sbatch_failures() {
+    let d = tmp("slurm");
+    let spec = d.join("slow.toml");
+    std::fs::write(
+        &spec,
+        SLOW.replace("GAINS", "[0.5, 1.0, 1.5]")
+            .replace("SEEDS", "[1, 2]"),
+    )
+    .unwrap();
+    let empty = d.join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    // --dry-run: every #SBATCH line before the first command (sbatch stops reading there).
+    let (code, out, err) = slurm(&d, &spec, &empty, &["--dry-run", "--tasks", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("6 distinct points (0 cached), 2 array tasks"),
+        "{out}"
+    );
+    for script in out.split("# --- ").skip(1) {
+        let first_command = script.find("set -euo pipefail").unwrap();
+        assert!(script.rfind("#SBATCH").unwrap() < first_command, "{script}");
+    }
+    assert!(
+        out.contains("#SBATCH --array=1-2") && out.contains("--shard \"${SLURM_ARRAY_TASK_ID}/2\"")
+    );
+    assert!(
+        !d.join("cache/slow/slurm").exists(),
+        "a dry run wrote scripts"
+    );
+    // No sbatch on PATH: a clear error, exit 2.
+    let (code, _, err) = slurm(&d, &spec, &empty, &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`sbatch` was not found"), "{err}");
+    // An sbatch that refuses: its stderr is reported.
+    let fake = d.join("fake");
+    std::fs::create_dir_all(&fake).unwrap();
+    let sb = fake.join("sbatch");
+    std::fs::write(
+        &sb,
+        "#!/bin/sh\necho 'sbatch: error: Invalid partition name specified' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&sb, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (code, _, err) = slurm(&d, &spec, &fake, &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("Invalid partition name specified"), "{err}");
+    // An invalid spec is refused with its location before anything is written or submitted.
+    let bad = d.join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("hidden = 10", "hidden = 0"),
+    )
+    .unwrap();
+    let before = std::fs::read_dir(d.join("cache"))
+        .map(|r| r.count())
+        .unwrap_or(0);
+    let (code, _, err) = slurm(&d, &bad, &fake, &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml:") && err.contains("model.hidden"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(d.join("cache"))
+            .map(|r| r.count())
+            .unwrap_or(0),
+        before
+    );
+    // A fake sbatch that accepts: both jobs submitted, the assemble job after the array.
+    let log = d.join("sbatch.log");
+    std::fs::write(
+        &sb,
+        format!(
+            // Shell builtins only (PATH holds nothing else): log the call, print the next id.
+            "#!/bin/sh\necho \"$@\" >> '{}'\nn=0\n[ -f '{c}' ] && read n < '{c}'\nn=$((n + 1))\necho $n > '{c}'\necho $n\n",
+            log.display(),
+            c = d.join("count").display()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = slurm(&d, &spec, &fake, &["--tasks", "3"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("array job 1, assemble job 2"), "{out}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = calls.lines().collect();
+    assert_eq!(lines.len(), 2, "{calls}");
+    assert!(lines[0].ends_with("array.sbatch") && lines[0].starts_with("--parsable"));
+    assert!(
+        lines[1].contains("--dependency=afterok:1")
+            && lines[1].contains("--kill-on-invalid-dep=yes")
+    );
+    let array = std::fs::read_to_string(d.join("cache/slow/slurm/array.sbatch")).unwrap();
+    assert!(array.contains("#SBATCH --array=1-3"), "{array}");
+}

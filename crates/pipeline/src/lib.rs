@@ -16,6 +16,6 @@ pub mod notes;
 pub mod runner;
 
 pub use error::{PipelineError, Result};
-pub use gentk_report::{plot, query, table};
+pub use gentk_report::{io, plot, query, table};
 pub use gentk_spec::{Spec, SpecFile, load, resolve};
 pub use runner::{RunOptions, RunSummary, run};

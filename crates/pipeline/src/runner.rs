@@ -36,6 +36,60 @@ pub struct RunOptions {
     pub progress: Progress,
     /// Sweep size, memory and arithmetic limits checked before any work.
     pub limits: Limits,
+    /// Compute only this shard's points into the cache and write no table (a cluster job array's
+    /// task; a later plain run assembles the results from the cache).
+    pub shard: Option<Shard>,
+}
+
+/// Shard `index` of `count` (1-based, as `--shard I/N` and Slurm's array task ids): the points
+/// whose cache key falls in it. The assignment is a function of the key alone, so adding sweep
+/// values never moves a finished point to another shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, 1..=count.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `I/N` with 1 ≤ I ≤ N.
+    pub fn parse(s: &str) -> std::result::Result<Shard, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("a shard is I/N (e.g. 2/8), got `{s}`"))?;
+        let num = |t: &str, what: &str| {
+            t.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("shard {what} `{t}` is not a whole number"))
+        };
+        let (index, count) = (num(i, "index")?, num(n, "count")?);
+        if count == 0 || index == 0 || index > count {
+            return Err(format!("a shard I/N needs 1 ≤ I ≤ N, got {index}/{count}"));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The shard (1-based) of a point with cache key `key` among `count`: the key's first 64
+    /// bits modulo `count` (keys are uniform hashes).
+    pub fn of(key: &str, count: usize) -> usize {
+        let h = u64::from_str_radix(key.get(..16).unwrap_or(key), 16).unwrap_or_else(|_| {
+            key.bytes()
+                .fold(0u64, |a, b| a.wrapping_mul(0x100_0000_01B3) ^ u64::from(b))
+        });
+        (h % count as u64) as usize + 1
+    }
+
+    /// Whether this shard computes the point with cache key `key`.
+    pub fn owns(&self, key: &str) -> bool {
+        Shard::of(key, self.count) == self.index
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 /// How a run shows its progress on stderr.
@@ -60,8 +114,12 @@ pub struct RunSummary {
     pub computed: usize,
     /// Output directory.
     pub out_dir: PathBuf,
-    /// The spec's claims checked on the new table.
+    /// The spec's claims checked on the new table (none for a shard).
     pub claims: Vec<ClaimResult>,
+    /// The shard computed (no table was written), if one was asked for.
+    pub shard: Option<Shard>,
+    /// The points this run was responsible for (all, or the shard's).
+    pub owned: usize,
 }
 
 /// The validated plan of a spec at a preset: gentk-spec's checks, then the claims' SQL run on an
@@ -120,6 +178,7 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
     let mut first_of: HashMap<&str, usize> = HashMap::new();
     let unique: Vec<usize> = (0..total)
         .filter(|&i| first_of.insert(keys[i].as_str(), i).is_none())
+        .filter(|&i| opts.shard.is_none_or(|s| s.owns(&keys[i])))
         .collect();
     let bar = match opts.progress {
         Progress::Bar => {
@@ -190,6 +249,19 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
         computed += usize::from(c);
         out_of.insert(keys[i].as_str(), out);
     }
+    if let Some(shard) = opts.shard {
+        // A shard's points are in the cache; the table is written by a run that has them all.
+        bar.finish_and_clear();
+        return Ok(RunSummary {
+            name,
+            points: total,
+            computed,
+            out_dir: cache_dir,
+            claims: Vec::new(),
+            shard: Some(shard),
+            owned: unique.len(),
+        });
+    }
     let (mut all, mut timings) = (Vec::new(), Vec::new());
     for (pp, key) in plan.points.iter().zip(&keys) {
         let values: Vec<toml::Value> = pp.point.values.iter().map(|(_, v)| v.clone()).collect();
@@ -225,7 +297,33 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
         computed,
         out_dir,
         claims,
+        shard: None,
+        owned: unique.len(),
     })
+}
+
+/// How many of a spec's distinct points at `preset` have a verified entry in the cache under
+/// `cache_root` (`gentk list`; what a resubmitted job array still has to compute).
+pub fn cached_points(
+    sf: &SpecFile,
+    preset: &str,
+    limits: &Limits,
+    cache_root: &Path,
+) -> std::result::Result<(usize, usize), gentk_spec::SpecError> {
+    let plan = plan(sf, preset, limits)?;
+    let dir = cache_root.join(&plan.spec.experiment.name);
+    let mut keys: Vec<String> = plan
+        .points
+        .iter()
+        .filter_map(|pp| point_key(&pp.spec, &pp.point).ok())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let cached = keys
+        .iter()
+        .filter(|k| cache::load(&dir.join(format!("{k}.json")), k).is_some())
+        .count();
+    Ok((cached, keys.len()))
 }
 
 /// A row with its point's sweep values.

@@ -178,6 +178,14 @@ fn every_figure_spec_has_current_committed_results_and_notes() {
             )
             .chain((!sf.spec.claims.is_empty()).then(|| "claims.toml".to_string()))
             .collect();
+        // The wall times, when the manifest lists them (charts drawn from them are plots above).
+        let manifest = gentk_pipeline::manifest::read(&dir.join("manifest.toml")).unwrap();
+        expected.extend(
+            manifest
+                .nondeterministic
+                .into_iter()
+                .filter(|f| f.ends_with(".parquet")),
+        );
         expected.sort();
         let mut present: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()

@@ -480,3 +480,71 @@ fn wall_times_go_to_their_own_table_marked_non_deterministic() {
     assert!(!s3.out_dir.join("timings.parquet").exists());
     assert!(std::fs::read(s3.out_dir.join("table.parquet")).unwrap() == table_bytes);
 }
+
+#[test]
+fn shards_fill_the_cache_and_a_plain_run_assembles_the_same_bytes() {
+    use gentk_pipeline::runner::{Shard, cached_points};
+    let text = BASE.replace("[0.5, 1.5]", "[0.5, 1.0, 1.5, 2.0, 2.5]");
+    // The local run, in its own root.
+    let local = tmp("shard-local");
+    let pl = write(&local, "s.toml", &text);
+    let want = run(&load(&pl).unwrap(), &opts(&local)).unwrap();
+    // Three shards into one cache: none writes a result folder; together they cover every point.
+    let d = tmp("shards");
+    let p = write(&d, "s.toml", &text);
+    let sf = load(&p).unwrap();
+    let mut owned = 0;
+    for i in 1..=3 {
+        let o = RunOptions {
+            shard: Some(Shard { index: i, count: 3 }),
+            ..opts(&d)
+        };
+        let s = run(&sf, &o).unwrap();
+        assert_eq!((s.shard, s.computed), (o.shard, s.owned));
+        assert!(s.claims.is_empty());
+        owned += s.owned;
+        assert!(!d.join("results/t").exists(), "a shard wrote results");
+    }
+    assert_eq!(owned, 5);
+    let limits = gentk_spec::Limits::default();
+    assert_eq!(
+        cached_points(&sf, "cpu", &limits, &d.join("cache")).unwrap(),
+        (5, 5)
+    );
+    // The assembling run computes nothing and writes the local run's bytes.
+    let s = run(&sf, &opts(&d)).unwrap();
+    assert_eq!(s.computed, 0);
+    for f in ["table.parquet", "claims.toml"] {
+        let (a, b) = (want.out_dir.join(f), s.out_dir.join(f));
+        assert_eq!(a.exists(), b.exists());
+        if a.exists() {
+            assert!(
+                std::fs::read(a).unwrap() == std::fs::read(b).unwrap(),
+                "{f} differs"
+            );
+        }
+    }
+    // A point's shard depends on its key alone: adding sweep values moves no finished point.
+    let keys = |t: &str| {
+        let sf = load(&write(&d, "k.toml", t)).unwrap();
+        gentk_pipeline::runner::plan(&sf, "cpu", &limits)
+            .unwrap()
+            .points
+            .iter()
+            .map(|pp| gentk_pipeline::cache::point_key(&pp.spec, &pp.point).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (small, big) = (keys(&text), keys(&text.replace("2.5]", "2.5, 3.0, 3.5]")));
+    assert_eq!(&big[..5], &small[..]);
+    for n in [2, 3, 7] {
+        let before: Vec<usize> = small.iter().map(|k| Shard::of(k, n)).collect();
+        let after: Vec<usize> = big[..5].iter().map(|k| Shard::of(k, n)).collect();
+        assert_eq!(before, after);
+        assert!(big.iter().all(|k| (1..=n).contains(&Shard::of(k, n))));
+    }
+    // Malformed shards are refused with the reason.
+    for bad in ["0/3", "4/3", "1/0", "2", "a/3"] {
+        assert!(Shard::parse(bad).is_err(), "{bad}");
+    }
+    assert_eq!(Shard::parse("2/5"), Ok(Shard { index: 2, count: 5 }));
+}

@@ -2,8 +2,10 @@
 //! temporary name beside its destination and renamed into place, so a reader sees the old file or
 //! the new one, never a torn one; a result folder is written whole in a staging folder and swapped
 //! in ([`publish_dir`]), so it never mixes files of two runs; leftovers of killed writers are
-//! removed by the next run ([`remove_leftovers`]). Temporary names are unique per write (process id + counter), so
-//! concurrent writers of the same file — duplicate sweep points, parallel runs — never collide.
+//! removed by the next run ([`remove_leftovers`]). Temporary names are unique per write (process
+//! id + counter + a tag of the host), so concurrent writers of the same file — duplicate sweep
+//! points, parallel runs, the tasks of a cluster job array on one shared filesystem — never
+//! collide, and a run judges only its own host's leftovers by process id.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,8 +27,32 @@ pub fn temp_path(path: &Path) -> PathBuf {
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(".{name}.tmp{}-{n}{ext}", std::process::id()))
+    dir.join(format!(
+        ".{name}.tmp{}-{n}-{}{ext}",
+        std::process::id(),
+        host_tag()
+    ))
 }
+
+/// A short tag of this machine's host name (FNV-1a, hex), so a process id is read only on the
+/// host that wrote it.
+fn host_tag() -> String {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+            .unwrap_or_default();
+        let h = name.trim().bytes().fold(0xcbf2_9ce4_8422_2325u64, |a, b| {
+            (a ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        format!("h{:08x}", h as u32)
+    })
+    .clone()
+}
+
+/// How old another host's temporary file must be before it counts as left over (its writer may
+/// be alive on that host; no write takes this long).
+const FOREIGN_LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Writes `bytes` to `path` atomically (creating its folder).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -57,12 +83,17 @@ where
     done
 }
 
-/// The process id written into a temporary name by [`temp_path`] or [`staging_dir`]
-/// (`.<name>.tmp<pid>-<n>…`), if `name` is one.
-fn temp_owner(name: &str) -> Option<u32> {
+/// The process id and host tag written into a temporary name by [`temp_path`] or
+/// [`staging_dir`] (`.<name>.tmp<pid>-<n>-<host>…`), if `name` is one.
+fn temp_owner(name: &str) -> Option<(u32, String)> {
     let rest = name.strip_prefix('.')?;
     let (_, tail) = rest.rsplit_once(".tmp")?;
-    tail.split('-').next()?.parse().ok()
+    let mut parts = tail.splitn(3, '-');
+    let pid = parts.next()?.parse().ok()?;
+    let _counter = parts.next()?;
+    let host = parts.next().unwrap_or("");
+    let host = host.split('.').next().unwrap_or("").to_string();
+    Some((pid, host))
 }
 
 /// Whether process `pid` may still be running (always true where /proc is not available, so
@@ -83,7 +114,19 @@ pub fn remove_leftovers(dir: &Path) -> usize {
     let mut removed = 0;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if temp_owner(&name).is_some_and(|pid| !alive(pid)) {
+        let Some((pid, host)) = temp_owner(&name) else {
+            continue;
+        };
+        let dead = if host == host_tag() {
+            !alive(pid)
+        } else {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > FOREIGN_LEFTOVER_AGE)
+        };
+        if dead {
             let p = e.path();
             let gone = if p.is_dir() {
                 std::fs::remove_dir_all(&p)
@@ -174,12 +217,16 @@ mod tests {
         ] {
             std::fs::write(dest.join(f), t).unwrap();
         }
-        // A leftover of a dead writer (pid 0 never names a user process) is removed; ours is not.
-        let dead = root.join(".exp.tmp0-7");
+        // A leftover of a dead writer on this host (pid 0 never names a user process) is removed;
+        // ours is not, and neither is a fresh one of another host (its pid means nothing here).
+        let dead = root.join(format!(".exp.tmp0-7-{}", host_tag()));
         std::fs::create_dir_all(&dead).unwrap();
+        let foreign = root.join(".exp.tmp0-8-h0badf00d");
+        std::fs::create_dir_all(&foreign).unwrap();
         let ours = staging_dir(&dest).unwrap();
         assert_eq!(remove_leftovers(&root), 1);
-        assert!(!dead.exists() && ours.exists());
+        assert!(!dead.exists() && ours.exists() && foreign.exists());
+        std::fs::remove_dir_all(&foreign).unwrap();
         std::fs::write(ours.join("table.parquet"), "new").unwrap();
         publish_dir(&ours, &dest).unwrap();
         let mut names: Vec<String> = std::fs::read_dir(&dest)

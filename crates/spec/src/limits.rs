@@ -217,6 +217,29 @@ fn measure_cost(
                 passes * matvec / 2.0,
             )
         }
+        Operator::LogitNtk => {
+            // Each Hutch++ probe of a kernel product is 4 one-sided passes: ‖A‖_F² takes one trace
+            // of A² (4), eff_rank tr A and tr A² (6), the alignment three products (12), at every
+            // budget and rerun; the direct
+            // values materialise NTK_f and NTK₀ (n = B·n_y each, 2n passes each).
+            // Memory: the two kernels, and state-sized blocks of the largest sketch (Hutch++'s
+            // q = m/3 at most) or of materialize's 256 columns.
+            let n = f(dims.batch) * f(dims.outputs);
+            let budgets = m.trace_budgets();
+            let probes: f64 = budgets.iter().map(|&b| f(b)).sum::<f64>();
+            let per_probe = match m.statistic {
+                Statistic::Fro2 => 4.0,
+                Statistic::EffRank => 6.0,
+                _ => 12.0,
+            };
+            let passes = per_probe * f(m.reruns) * probes + 4.0 * n;
+            let block = f(budgets.iter().copied().max().unwrap_or(0)) / 3.0 + 256.0;
+            (
+                KeyPath::measure(i, "budgets"),
+                2.0 * 8.0 * n * n + 3.0 * 8.0 * state * block,
+                passes * matvec / 2.0,
+            )
+        }
         Operator::Resolvent => (
             KeyPath::keys(["model", "hidden"]),
             32.0 * h * h,
@@ -229,6 +252,7 @@ fn measure_cost(
                 Dense::State => state,
                 Dense::Sites => f(dims.batch) * t,
                 Dense::Output => f(dims.batch) * t * f(dims.outputs),
+                Dense::Logits => f(dims.batch) * f(dims.outputs),
             };
             let exact = n.map_or(0.0, |n| match m.estimator {
                 Estimator::Exact => dense(n.exact).max(dense(n.always)),

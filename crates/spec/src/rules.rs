@@ -26,7 +26,13 @@ pub enum Dense {
     Sites,
     /// The output NTK (B·T·n_y).
     Output,
+    /// The logit NTK at the last step (B·n_y), held to [`LOGIT_LIMIT`].
+    Logits,
 }
+
+/// Largest logit NTK F13-extras materialises for its direct values (‖A‖_F² and tr(A_f A₀) have
+/// no exact matrix-free route): 8192² doubles are 512 MiB, and the paper's n = 5,120 fits.
+pub const LOGIT_LIMIT: usize = 8192;
 
 /// What a supported operator × statistic pair needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +215,7 @@ pub fn needs(arch: Arch, op: Operator, st: Statistic) -> Result<Needs, NotSuppor
         // F13-extras: the related terms by Hutch++ against their values from the materialised
         // logit NTKs (n = B·n_y at the last step).
         (O::LogitNtk, S::Fro2 | S::EffRank | S::AlignmentInit) if arch.is_mlp() => Needs {
-            always: Dense::Output,
+            always: Dense::Logits,
             randomized: false,
             ..BASE
         },
@@ -276,6 +282,7 @@ impl PointDims {
             Dense::State => sites.saturating_mul(self.hidden),
             Dense::Sites => sites,
             Dense::Output => sites.saturating_mul(self.outputs),
+            Dense::Logits => self.batch.saturating_mul(self.outputs),
         }
     }
 }
@@ -471,7 +478,12 @@ pub fn check_measure(spec: &Spec, dims: &PointDims, i: usize, m: &Measure) -> Re
     };
     for d in dense {
         let dim = dims.of_dense(d);
-        if dim > EXACT_LIMIT {
+        let limit = if d == Dense::Logits {
+            LOGIT_LIMIT
+        } else {
+            EXACT_LIMIT
+        };
+        if dim > limit {
             let field = if n.always == d {
                 "operator"
             } else {
@@ -480,7 +492,7 @@ pub fn check_measure(spec: &Spec, dims: &PointDims, i: usize, m: &Measure) -> Re
             return Err(at(
                 field,
                 format!(
-                    "an exact `{}` of `{}` materialises a {dim}-dimensional operator, above the limit {EXACT_LIMIT}{}",
+                    "an exact `{}` of `{}` materialises a {dim}-dimensional operator, above the limit {limit}{}",
                     m.statistic,
                     m.operator,
                     if n.randomized && d == n.exact {

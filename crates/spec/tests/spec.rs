@@ -170,7 +170,11 @@ fn bad_specs_give_located_errors() {
         "train_mlp.toml",
         &(BASE.replace("arch = \"rnn\"", "arch = \"mlp-relu\"\ndepth = 2")
             + "\n[train]\noptimizer = \"sgd\"\nlr = 0.1\niterations = 2\nbatch_size = 2\n"),
-        &["train", "recurrent models only"],
+        &[
+            "train",
+            "one step (T = 1, got 5)",
+            "targets (got 0 channels)",
+        ],
     );
     check(
         "measure_at.toml",
@@ -277,6 +281,12 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         ("trace_budgets", BASE.replace("statistic = \"trace\"", "statistic = \"trace_estimate\"\nmethods = [\"hutchpp\"]\nbudgets = [60, 3]"), vec![":21:", "measure[0].budgets", "got 3"]),
         ("trace_budget_huge", BASE.replace("statistic = \"trace\"", "statistic = \"trace_estimate\"\nmethods = [\"hutchpp\"]\nbudgets = [60, 1000000000000]"), vec![":21:", "measure[0].budgets", "GiB"]),
         ("trace_keys_elsewhere", BASE.replace("statistic = \"trace\"", "statistic = \"trace\"\nreruns = 5"), vec![":20:", "measure[0].reruns", "trace_estimate"]),
+        ("logit_ntk_rnn", BASE.replace("operator = \"ntk\"\nstatistic = \"trace\"", "operator = \"logit_ntk\"\nstatistic = \"fro2\"\nmethods = [\"hutchpp\"]\nbudgets = [24]"), vec![":19:", "measure[0].statistic", "logit_ntk"]),
+        ("logit_ntk_method", BASE.replace("arch = \"rnn\"", "arch = \"mlp-relu\"\ndepth = 2").replace("operator = \"ntk\"\nstatistic = \"trace\"", "operator = \"logit_ntk\"\nstatistic = \"fro2\"\nmethods = [\"fhutch\"]\nbudgets = [24]"), vec![":21:", "measure[0].methods", "hutchpp only"]),
+        ("logit_ntk_budgets", BASE.replace("arch = \"rnn\"", "arch = \"mlp-relu\"\ndepth = 2").replace("operator = \"ntk\"\nstatistic = \"trace\"", "operator = \"logit_ntk\"\nstatistic = \"eff_rank\""), vec!["measure[0].budgets", "give budgets"]),
+        ("train_loss", format!("{}\n[train]\noptimizer = \"adam\"\nloss = \"hinge\"\nlr = 0.001\niterations = 10\nbatch_size = 2\n", BASE), vec!["train.loss", "cross_entropy"]),
+        ("clusters_classes", BASE.replace("kind = \"gaussian_sequences\"\nn_samples = 2\nT = 5\nd_input = 2", "kind = \"gaussian_clusters\"\nn_samples = 2\nd_input = 2\nclasses = 1"), vec!["classes", "at least 2"]),
+        ("plot_table", format!("{}\n[[plot]]\nfile = \"a\"\nx = \"model.gain\"\nmeasures = [\"ntk trace\"]\ntable = \"wall\"\n", BASE), vec!["table", "timings"]),
     ];
     let n = cases.len();
     let mut failures = Vec::new();
@@ -292,5 +302,5 @@ fn hostile_specs_are_refused_up_front_with_locations() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(n, 56);
+    assert_eq!(n, 62);
 }

@@ -25,5 +25,6 @@ pub fn opts(root: &Path) -> RunOptions {
         cache_dir: root.join("cache"),
         progress: gentk_pipeline::runner::Progress::Quiet,
         limits: gentk_spec::Limits::default(),
+        shard: None,
     }
 }
