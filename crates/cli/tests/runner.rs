@@ -88,6 +88,22 @@ fn validate_show_and_diff() {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
+    // Both folders hold measured wall times, which differ: compared only when asked.
+    let (fa, fb) = (
+        a.join("results/example_ranks_vs_gain"),
+        b.join("results/example_ranks_vs_gain"),
+    );
+    assert!(fa.join("timings.parquet").exists() && fb.join("timings.parquet").exists());
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("timings.parquet"));
+    let o = bin()
+        .arg("diff")
+        .arg(&fa)
+        .arg(&fb)
+        .arg("--timings")
+        .output()
+        .unwrap();
+    let rep = String::from_utf8_lossy(&o.stdout);
+    assert!(rep.contains("## timings.parquet"), "{rep}");
     // A different seed moves numbers: diff exits 1 and lists them.
     let other = d.join("other.toml");
     std::fs::write(
