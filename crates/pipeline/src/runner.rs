@@ -54,18 +54,18 @@ pub struct Shard {
 
 impl Shard {
     /// Parses `I/N` with 1 ≤ I ≤ N.
-    pub fn parse(s: &str) -> std::result::Result<Shard, String> {
+    pub fn parse(s: &str) -> std::result::Result<Shard, ShardError> {
         let (i, n) = s
             .split_once('/')
-            .ok_or_else(|| format!("a shard is I/N (e.g. 2/8), got `{s}`"))?;
-        let num = |t: &str, what: &str| {
+            .ok_or_else(|| ShardError::Form(s.to_string()))?;
+        let num = |t: &str| {
             t.trim()
                 .parse::<usize>()
-                .map_err(|_| format!("shard {what} `{t}` is not a whole number"))
+                .map_err(|_| ShardError::Number(t.to_string()))
         };
-        let (index, count) = (num(i, "index")?, num(n, "count")?);
+        let (index, count) = (num(i)?, num(n)?);
         if count == 0 || index == 0 || index > count {
-            return Err(format!("a shard I/N needs 1 ≤ I ≤ N, got {index}/{count}"));
+            return Err(ShardError::Range { index, count });
         }
         Ok(Shard { index, count })
     }
@@ -84,6 +84,25 @@ impl Shard {
     pub fn owns(&self, key: &str) -> bool {
         Shard::of(key, self.count) == self.index
     }
+}
+
+/// Why `--shard I/N` could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    /// Not of the form I/N.
+    #[error("a shard is I/N (e.g. 2/8), got `{0}`")]
+    Form(String),
+    /// I or N is not a whole number.
+    #[error("shard part `{0}` is not a whole number")]
+    Number(String),
+    /// Outside 1 ≤ I ≤ N.
+    #[error("a shard I/N needs 1 ≤ I ≤ N, got {index}/{count}")]
+    Range {
+        /// I.
+        index: usize,
+        /// N.
+        count: usize,
+    },
 }
 
 impl std::fmt::Display for Shard {

@@ -184,16 +184,22 @@ pub(crate) fn rows(s: &Snapshot<'_>, m: &Measure, seed: u64, mseed: u64) -> Resu
     let mut budgets = m.trace_budgets();
     budgets.sort_unstable();
     budgets.dedup();
+    // The kernel products whose traces the terms need, built once.
+    let sq_f = Compose::new(&af, &af)?;
+    let a0 = j0.as_ref().map(Gram);
+    let products = match &a0 {
+        Some(a0) => Some((Compose::new(&af, a0)?, Compose::new(a0, a0)?)),
+        None => None,
+    };
     for rerun in 0..m.reruns {
         for &budget in &budgets {
             let clock = std::time::Instant::now();
             let draw = |k: usize| draw_seed(mseed, k, budget, rerun);
-            let sq_f = Compose::new(&af, &af)?;
             let pp = |op: &dyn LinearOp, k: usize| {
                 hutchpp(op, budget, draw(k), HutchppSplit::TracePaper)
             };
             // (traces, passes): an NTK matvec is 2 one-sided passes, a product of two is 4.
-            let (t, passes) = match (&j0, m.statistic) {
+            let (t, passes) = match (&products, m.statistic) {
                 (None, Statistic::Fro2) => {
                     let e = pp(&sq_f, 0)?;
                     (vec![e.value], 4 * e.matvecs)
@@ -202,11 +208,8 @@ pub(crate) fn rows(s: &Snapshot<'_>, m: &Measure, seed: u64, mseed: u64) -> Resu
                     let (e1, e2) = (pp(&af, 0)?, pp(&sq_f, 1)?);
                     (vec![e1.value, e2.value], 2 * e1.matvecs + 4 * e2.matvecs)
                 }
-                (Some(j0), _) => {
-                    let a0 = Gram(j0);
-                    let cross = Compose::new(&af, &a0)?;
-                    let sq_0 = Compose::new(&a0, &a0)?;
-                    let es = [pp(&cross, 0)?, pp(&sq_f, 1)?, pp(&sq_0, 2)?];
+                (Some((cross, sq_0)), _) => {
+                    let es = [pp(cross, 0)?, pp(&sq_f, 1)?, pp(sq_0, 2)?];
                     (
                         es.iter().map(|e| e.value).collect(),
                         4 * es.iter().map(|e| e.matvecs).sum::<usize>(),
