@@ -1,5 +1,6 @@
 //! The runner commands: `run`, `reproduce-all`, `list`, `validate`, `diff`, `show`.
 
+use gentk_pipeline::phases::Totals;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,11 @@ pub struct RunArgs {
     /// Exit with an error when a claim of a spec does not hold on its new table.
     #[arg(long)]
     pub check: bool,
+    /// After each spec, its wall time and where the time went (worker-seconds per phase:
+    /// training, rollout, operator applications, estimators, I/O); reproduce-all ends with the
+    /// whole run's breakdown. Machine facts: printed, never written to a table
+    #[arg(long)]
+    pub timings: bool,
 }
 
 /// What a spec may ask of the machine; checked by `validate` and before `run` computes anything.
@@ -110,10 +116,17 @@ fn run_all(specs: &[PathBuf], a: &RunArgs) -> Result<(String, Checked)> {
     let opts = options(a)?;
     let mut out = String::new();
     let mut done = Vec::new();
+    let (started, mut phases) = (std::time::Instant::now(), Totals::default());
     for s in specs {
         let sf = load(s)?;
         let t0 = std::time::Instant::now();
         let sum = run(&sf, &opts)?;
+        phases = phases.plus(&sum.phases);
+        let timing = if a.timings {
+            phase_line(t0.elapsed().as_secs_f64(), &sum.phases)
+        } else {
+            String::new()
+        };
         if let Some(shard) = sum.shard {
             out.push_str(&format!(
                 "{}: shard {shard}: {} of {} points ({} computed) in {:.1} s → cache {}; no table written\n",
@@ -124,6 +137,7 @@ fn run_all(specs: &[PathBuf], a: &RunArgs) -> Result<(String, Checked)> {
                 t0.elapsed().as_secs_f64(),
                 sum.out_dir.display()
             ));
+            out.push_str(&timing);
             continue;
         }
         out.push_str(&format!(
@@ -134,10 +148,29 @@ fn run_all(specs: &[PathBuf], a: &RunArgs) -> Result<(String, Checked)> {
             t0.elapsed().as_secs_f64(),
             sum.out_dir.display()
         ));
+        out.push_str(&timing);
         out.push_str(&claim_lines(&sum.claims, false));
         done.push((sf, sum.claims));
     }
+    if a.timings && specs.len() > 1 {
+        out.push_str(&format!("all {} specs:\n", specs.len()));
+        out.push_str(&phase_line(started.elapsed().as_secs_f64(), &phases));
+    }
     Ok((out, done))
+}
+
+/// "  wall 12.3 s; worker-seconds: training 1.2 (10 %), …" for `--timings`.
+fn phase_line(wall: f64, p: &Totals) -> String {
+    let total = p.total().max(1e-12);
+    let parts: Vec<String> = p
+        .named()
+        .iter()
+        .map(|(name, s)| format!("{name} {s:.1} ({:.0} %)", 100.0 * s / total))
+        .collect();
+    format!(
+        "  wall {wall:.1} s; worker-seconds {total:.1}: {}\n",
+        parts.join(", ")
+    )
 }
 
 /// "k of n claims hold" and every failing claim (with `all`, every claim) with its numbers.

@@ -68,6 +68,44 @@ pub fn gemm_par(
         .for_each(|(bc, cc)| gemm(cc, a, bc, alpha, accumulate));
 }
 
+/// `c <- alpha a b` (or `+=`) for one step of a time recursion: sequential when already running
+/// inside a rayon worker (the caller splits probe chunks across the cores, and splitting each step
+/// again would only shrink the GEMMs), column-split parallel ([`gemm_par`]) otherwise. Either way
+/// the split depends only on the call path and the shape, never on the thread count.
+pub fn gemm_step(
+    c: MatMut<'_, f64>,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    alpha: f64,
+    accumulate: bool,
+) {
+    if rayon::current_thread_index().is_some() {
+        gemm(c, a, b, alpha, accumulate)
+    } else {
+        gemm_par(c, a, b, alpha, accumulate)
+    }
+}
+
+thread_local! {
+    /// Buffers returned by [`with_buffer`], kept for the next call on this thread.
+    static BUFFERS: std::cell::RefCell<Vec<Vec<f64>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on a zeroed buffer of `len` f64 taken from a per-thread pool, so the operators' hot
+/// loops (recursion step blocks, per-chunk intermediates) reuse memory across calls instead of
+/// paying fresh pages for every application (faer's `*_scratch` pattern). Nested calls (a rayon
+/// worker that steals another job while waiting) get another buffer, never the same one.
+pub fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+    let mut buf = BUFFERS.with(|b| b.borrow_mut().pop()).unwrap_or_default();
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    buf[..len].fill(0.0);
+    let r = f(&mut buf[..len]);
+    BUFFERS.with(|b| b.borrow_mut().push(buf));
+    r
+}
+
 /// `a b` into a new matrix.
 pub fn mul(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
     let mut c = Mat::zeros(a.nrows(), b.ncols());

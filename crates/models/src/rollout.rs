@@ -141,6 +141,39 @@ pub trait StepModel: Send + Sync {
     /// Every weight's site vectors and D factors (one entry per tensor or gate block).
     fn weight_sites(&self, ro: &Rollout) -> Vec<WeightSite>;
 
+    /// Length of the scratch slice [`StepModel::state_jvp_add`] and [`StepModel::state_vjp_add`]
+    /// need for a block of `cols` columns.
+    fn step_scratch_len(&self, cols: usize) -> usize {
+        self.hidden_size() * cols
+    }
+    /// `out += A_t v`, with `scratch` of [`StepModel::step_scratch_len`] entries (contents
+    /// unspecified): the recursions' hot step, allocation-free. Cells override it to fuse their
+    /// elementwise factors into one pass and accumulate the GEMM straight into `out`.
+    fn state_jvp_add(
+        &self,
+        ro: &Rollout,
+        t: usize,
+        v: MatRef<'_, f64>,
+        out: MatMut<'_, f64>,
+        scratch: &mut [f64],
+    ) {
+        add_via_scratch(out, scratch, |a| self.state_jvp(ro, t, v, a));
+    }
+    /// `out += A_tᵀ w` (as [`StepModel::state_jvp_add`]).
+    fn state_vjp_add(
+        &self,
+        ro: &Rollout,
+        t: usize,
+        w: MatRef<'_, f64>,
+        out: MatMut<'_, f64>,
+        scratch: &mut [f64],
+    ) {
+        add_via_scratch(out, scratch, |a| self.state_vjp(ro, t, w, a));
+    }
+    /// Flops of one A_t (or A_tᵀ) application to one column (2 per multiply-add, GEMMs only; the
+    /// elementwise factors are O(H) and left out): the cost model of P and P* (PAPER.md §5.12).
+    fn state_jvp_flops(&self) -> u64;
+
     /// J_θ on a block of tangents (n_θ x k) into an n x k block; columns run in parallel.
     fn param_jvp_block(&self, ro: &Rollout, dtheta: MatRef<'_, f64>, out: MatMut<'_, f64>) {
         for_columns(dtheta, out, |x, y| self.param_jvp(ro, x, y));
@@ -148,6 +181,23 @@ pub trait StepModel: Send + Sync {
     /// J_θᵀ on a block of cotangents (n x k) into an n_θ x k block.
     fn param_vjp_block(&self, ro: &Rollout, w: MatRef<'_, f64>, out: MatMut<'_, f64>) {
         for_columns(w, out, |x, y| self.param_vjp(ro, x, y));
+    }
+}
+
+/// `out += f(·)`: `f` writes its block into the front of `scratch`, which is then added to `out`
+/// (the unfused step of [`StepModel::state_jvp_add`]).
+pub fn add_via_scratch(
+    mut out: MatMut<'_, f64>,
+    scratch: &mut [f64],
+    f: impl FnOnce(MatMut<'_, f64>),
+) {
+    let (h, m) = (out.nrows(), out.ncols());
+    let mut a = MatMut::from_column_major_slice_mut(&mut scratch[..h * m], h, m);
+    f(a.as_mut());
+    for j in 0..m {
+        for i in 0..h {
+            out[(i, j)] += a[(i, j)];
+        }
     }
 }
 

@@ -1,6 +1,9 @@
-//! NTK operator benchmarks (divan): leaky RNN and GRU, H = 256, B = 30, T = 90, n_x = 3, blocks of
-//! 32 probes. Divide a block's time by 32 for the time per probe; the faer GEMM row (256 x 256 times
-//! 256 x 960, one step of a 32-probe block) gives the machine's rate in the same run.
+//! NTK operator benchmarks (divan) with flop counters, so "items/s" reads as FLOP/s: leaky RNN and
+//! GRU at B = 30, T = 90, n_x = 3, blocks of 32 probes, H = 256 (set `GENTK_BENCH_H=512` for the
+//! larger size). Each operator's flops come from the flop model next to it (PAPER.md §5.12:
+//! `KroneckerCore::flops_per_probe`, `Propagation::flops_per_probe`, `NtkState::flops_per_probe`);
+//! the faer GEMM rows give the machine's rate at the recursion's step shape (H x H times H x 32·B)
+//! on one thread and on two, in the same run.
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
@@ -16,17 +19,24 @@ fn main() {
 
 const B: usize = 30;
 const T: usize = 90;
-const H: usize = 256;
 const NX: usize = 3;
 const K: usize = 32;
 
+/// Hidden size: 256 unless `GENTK_BENCH_H` says otherwise.
+fn hidden() -> usize {
+    std::env::var("GENTK_BENCH_H")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
 fn leaky() -> Box<dyn Recurrent> {
-    let mut c = LeakyRnnConfig::new(NX, H);
+    let mut c = LeakyRnnConfig::new(NX, hidden());
     c.dt = 0.7;
     Box::new(LeakyRnn::init(c, 1.0, 1).unwrap())
 }
 fn gru() -> Box<dyn Recurrent> {
-    Box::new(Gru::init(GruConfig::new(NX, H), 1.0, 1).unwrap())
+    Box::new(Gru::init(GruConfig::new(NX, hidden()), 1.0, 1).unwrap())
 }
 fn inputs() -> Vec<f64> {
     (0..B * T * NX)
@@ -39,22 +49,21 @@ fn probes(n: usize) -> Mat<f64> {
     })
 }
 
-#[divan::bench]
-fn faer_gemm_step_shape(b: Bencher) {
-    let w = Mat::<f64>::from_fn(H, H, |i, j| ((i + j) % 7) as f64);
-    let x = Mat::<f64>::from_fn(H, K * B, |i, j| ((i * j) % 5) as f64);
-    let mut y = Mat::zeros(H, K * B);
-    b.counter(ItemsCount::new(2 * H * H * K * B))
-        .bench_local(|| {
-            matmul(
-                y.as_mut(),
-                Accum::Replace,
-                w.as_ref(),
-                x.as_ref(),
-                1.0,
-                Par::Seq,
-            )
-        });
+/// The recursions' step GEMM for a whole 32-probe block, H x H times H x (32·B), on one thread
+/// (`Par::Seq`) and on two (`Par::rayon(2)`): the reference rates of BENCHMARKS.md.
+#[divan::bench(args = [1, 2])]
+fn faer_gemm_step_shape(b: Bencher, threads: usize) {
+    let h = hidden();
+    let w = Mat::<f64>::from_fn(h, h, |i, j| ((i + j) % 7) as f64);
+    let x = Mat::<f64>::from_fn(h, K * B, |i, j| ((i * j) % 5) as f64);
+    let mut y = Mat::zeros(h, K * B);
+    let par = if threads == 1 {
+        Par::Seq
+    } else {
+        Par::rayon(threads)
+    };
+    b.counter(ItemsCount::new(2 * h * h * K * B))
+        .bench_local(|| matmul(y.as_mut(), Accum::Replace, w.as_ref(), x.as_ref(), 1.0, par));
 }
 
 #[divan::bench(args = ["leaky", "gru"])]
@@ -70,25 +79,28 @@ fn setup_rollout_and_core(b: Bencher, arch: &str) {
 
 macro_rules! op_bench {
     ($name:ident, $g:ident => $build:expr) => {
+        /// Counter: flops of the 32-probe block (items/s read as flop/s).
         #[divan::bench(args = ["leaky", "gru"])]
         fn $name(b: Bencher, arch: &str) {
             let m = if arch == "leaky" { leaky() } else { gru() };
             let ro = m.rollout(&inputs(), B, T, None).unwrap();
             let $g = GlobalNtk::new(m.as_ref(), &ro);
-            let op = $build;
+            let (op, per_probe) = $build;
             let x = probes(ro.state_dim());
             let mut y = Mat::zeros(ro.state_dim(), K);
-            b.counter(ItemsCount::new(K))
+            b.counter(ItemsCount::new(per_probe as usize * K))
                 .bench_local(|| op.apply_block(x.as_ref(), y.as_mut()));
         }
     };
 }
 
-op_bench!(k_core_block32, g => g.k().unwrap());
-op_bench!(k_autodiff_block32, g => g.k_autodiff().unwrap());
-op_bench!(p_block32, g => g.p());
-op_bench!(p_star_block32, g => Adjoint(g.p()));
-op_bench!(ntk_block32, g => g.ntk().unwrap());
+// K by autodiff (J_θ J_θ*) costs the same flops as the core by PAPER.md §5.12's count, so its row
+// uses the core's flop model.
+op_bench!(k_core_block32, g => { let k = g.k().unwrap(); let f = k.flops_per_probe(); (k, f) });
+op_bench!(k_autodiff_block32, g => (g.k_autodiff().unwrap(), g.k().unwrap().flops_per_probe()));
+op_bench!(p_block32, g => { let p = g.p(); let f = p.flops_per_probe(); (p, f) });
+op_bench!(p_star_block32, g => { let p = g.p(); let f = p.flops_per_probe(); (Adjoint(p), f) });
+op_bench!(ntk_block32, g => { let n = g.ntk().unwrap(); let f = n.flops_per_probe(); (n, f) });
 
 // The attention block at F12's full-preset size: B = 15 sequences of T = 50 tokens, d_in = 1000
 // (the sweep's largest), d_model 64, MLP 128, 1 head: V has 576 channels, n = 432,000.
@@ -107,27 +119,6 @@ fn attention() -> (AttentionBlock, AttentionTape) {
         .collect();
     let tape = blk.forward(&x, AB, AT).unwrap();
     (blk, tape)
-}
-
-/// Flops of one probe through the attention operators (PAPER.md §5.12's counting: 2 per
-/// multiply-add): K's core is 4·N·d·w per weight-site group (site fan-in d, channel block w); P and
-/// P* each apply the six projections (2·N·fan_in·fan_out) and, per trial and head, four T x T x d_h
-/// products.
-fn attention_flops(blk: &AttentionBlock, tape: &AttentionTape) -> (usize, usize) {
-    let g = GlobalNtk::attention(blk, tape);
-    let n = AB * AT;
-    let k: usize = g
-        .k()
-        .unwrap()
-        .groups()
-        .iter()
-        .map(|gr| 4 * n * gr.sites.ncols() * gr.channels.clone().map_or(0, |c| c.len()))
-        .sum();
-    let c = blk.config();
-    let (d, m) = (c.d_model, c.mlp_hidden);
-    let proj = 2 * n * (4 * d * d + d * m + m * m);
-    let heads = AB * c.n_heads * 4 * 2 * AT * AT * c.head_dim();
-    (k, proj + heads)
 }
 
 #[divan::bench]
@@ -154,25 +145,23 @@ fn faer_gemm_attention_shape(b: Bencher) {
 }
 
 macro_rules! attention_bench {
-    ($name:ident, $flops:ident, $g:ident => $build:expr) => {
+    ($name:ident, $g:ident => $build:expr) => {
         /// Counter: flops of the 32-probe block (items/s read as flop/s).
         #[divan::bench]
         fn $name(b: Bencher) {
             let (blk, tape) = attention();
-            let (k_flops, p_flops) = attention_flops(&blk, &tape);
-            let $flops = (k_flops, p_flops);
             let $g = GlobalNtk::attention(&blk, &tape);
             let (op, per_probe) = $build;
             let n = op.shape_in().numel();
             let x = probes(n);
             let mut y = Mat::zeros(n, K);
-            b.counter(ItemsCount::new(per_probe * K))
+            b.counter(ItemsCount::new(per_probe as usize * K))
                 .bench_local(|| op.apply_block(x.as_ref(), y.as_mut()));
         }
     };
 }
 
-attention_bench!(attention_k_core_block32, f, g => (g.k().unwrap(), f.0));
-attention_bench!(attention_p_block32, f, g => (g.p(), f.1));
-attention_bench!(attention_p_star_block32, f, g => (Adjoint(g.p()), f.1));
-attention_bench!(attention_ntk_block32, f, g => (g.ntk().unwrap(), f.0 + 2 * f.1));
+attention_bench!(attention_k_core_block32, g => { let k = g.k().unwrap(); let f = k.flops_per_probe(); (k, f) });
+attention_bench!(attention_p_block32, g => { let p = g.p(); let f = p.flops_per_probe(); (p, f) });
+attention_bench!(attention_p_star_block32, g => { let p = g.p(); let f = p.flops_per_probe(); (Adjoint(p), f) });
+attention_bench!(attention_ntk_block32, g => { let n = g.ntk().unwrap(); let f = n.flops_per_probe(); (n, f) });

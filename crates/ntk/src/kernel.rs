@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use faer::{Mat, MatMut, MatRef};
-use gentk_linalg::kernels::{gemm, gemm_par};
+use gentk_linalg::kernels::{gemm, gemm_par, with_buffer};
 use gentk_linalg::{LinearOp, Shape};
 use gentk_models::rollout::for_columns;
 use gentk_models::{Rollout, SiteFactor, StepModel, WeightSite};
@@ -28,6 +28,9 @@ pub struct SiteGroup {
     pub channels: Option<std::ops::Range<usize>>,
     /// Sᵀ stored column-major (the second GEMM of every application reads it).
     sites_t: Mat<f64>,
+    /// A diagonal factor transposed to H x N (site r's diagonal is column r, contiguous), so the
+    /// per-probe scaling passes stream through memory.
+    factor_t: Option<Mat<f64>>,
 }
 
 impl SiteGroup {
@@ -109,7 +112,12 @@ pub fn site_groups(sites: Vec<WeightSite>, subset: Option<&[&str]>) -> Vec<SiteG
                 off += p.ncols();
             }
             let sites_t = sites.transpose().to_owned();
+            let factor_t = match &factor {
+                SiteFactor::Scalar(_) => None,
+                SiteFactor::Diagonal(d) => Some(d.transpose().to_owned()),
+            };
             SiteGroup {
+                factor_t,
                 params,
                 steps,
                 sites,
@@ -172,8 +180,21 @@ impl KroneckerCore {
         &self.groups
     }
 
+    /// Flops of K on one probe (2 per multiply-add): 4·N_w·d_w·H_w per group (site rows N_w, site
+    /// columns d_w, channels H_w; PAPER.md §5.12), the D factors' O(N·H) passes left out.
+    pub fn flops_per_probe(&self) -> u64 {
+        self.groups
+            .iter()
+            .map(|g| {
+                let hc = g.channels.as_ref().map_or(self.hidden, |c| c.len());
+                4 * (g.sites.nrows() * g.sites.ncols() * hc) as u64
+            })
+            .sum()
+    }
+
     /// K q for one probe (flattened `[B, T, H]`) into `out` (overwritten). Works on Qᵀ, the probe's
     /// memory seen as an H x N column-major matrix, so no copies: (K_w q)ᵀ = 𝒟(((𝒟 Qᵀ) S) Sᵀ).
+    /// Intermediates come from the per-thread buffer pool.
     fn apply_one(&self, q: &[f64], out: &mut [f64]) {
         let (h, tt, bsz) = (self.hidden, self.time, self.batch);
         out.iter_mut().for_each(|v| *v = 0.0);
@@ -183,31 +204,65 @@ impl KroneckerCore {
             let full = g.steps.start == 0 && g.steps.end == tt;
             let ch = g.channels.clone().unwrap_or(0..h);
             let hc = ch.len();
-            // Column r of Qᵀ restricted to the group's sites: (b, t) = (r / ns, start + r % ns).
-            let gathered;
-            let qt = if full {
-                MatRef::from_column_major_slice(q, h, nw)
-            } else if ns == 1 {
-                MatRef::from_column_major_slice_with_stride(&q[g.steps.start * h..], h, bsz, tt * h)
-            } else {
-                gathered = Mat::from_fn(h, nw, |i, r| {
-                    q[((r / ns) * tt + g.steps.start + r % ns) * h + i]
-                });
-                gathered.as_ref()
-            }
-            .subrows(ch.start, hc);
-            let scaled;
-            let (yt, scale) = match &g.factor {
-                SiteFactor::Scalar(c) => (qt, c * c),
-                SiteFactor::Diagonal(d) => {
-                    scaled = Mat::from_fn(hc, nw, |i, r| d[(r, ch.start + i)] * qt[(i, r)]);
-                    (scaled.as_ref(), 1.0)
+            let d = g.sites.ncols();
+            let scalar = matches!(g.factor, SiteFactor::Scalar(_));
+            let lens = [
+                if full || ns == 1 { 0 } else { h * nw },
+                if scalar { 0 } else { hc * nw },
+                hc * d,
+                if scalar && full { 0 } else { hc * nw },
+            ];
+            with_buffer(lens.iter().sum(), |buf| {
+                let (gbuf, rest) = buf.split_at_mut(lens[0]);
+                let (sbuf, rest) = rest.split_at_mut(lens[1]);
+                let (mbuf, zbuf) = rest.split_at_mut(lens[2]);
+                // Column r of Qᵀ restricted to the group's sites: (b, t) = (r / ns, start + r % ns).
+                let qt = if full {
+                    MatRef::from_column_major_slice(q, h, nw)
+                } else if ns == 1 {
+                    MatRef::from_column_major_slice_with_stride(
+                        &q[g.steps.start * h..],
+                        h,
+                        bsz,
+                        tt * h,
+                    )
+                } else {
+                    for (r, col) in gbuf.chunks_exact_mut(h).enumerate() {
+                        let s = ((r / ns) * tt + g.steps.start + r % ns) * h;
+                        col.copy_from_slice(&q[s..s + h]);
+                    }
+                    MatRef::from_column_major_slice(&*gbuf, h, nw)
                 }
-            };
-            let mut mt = Mat::zeros(hc, g.sites.ncols());
-            gemm(mt.as_mut(), yt, g.sites.as_ref(), 1.0, false);
-            match (&g.factor, full) {
-                (SiteFactor::Scalar(_), true) => {
+                .subrows(ch.start, hc);
+                let yt = match &g.factor_t {
+                    Some(dt) => {
+                        for (r, col) in sbuf.chunks_exact_mut(hc).enumerate() {
+                            let dr = &dt.col_as_slice(r)[ch.clone()];
+                            match qt.col(r).try_as_col_major() {
+                                Some(qc) => {
+                                    let qc = qc.as_slice();
+                                    for i in 0..hc {
+                                        col[i] = dr[i] * qc[i];
+                                    }
+                                }
+                                None => {
+                                    for i in 0..hc {
+                                        col[i] = dr[i] * qt[(i, r)];
+                                    }
+                                }
+                            }
+                        }
+                        MatRef::from_column_major_slice(&*sbuf, hc, nw)
+                    }
+                    None => qt,
+                };
+                let scale = match g.factor {
+                    SiteFactor::Scalar(c) => c * c,
+                    SiteFactor::Diagonal(_) => 1.0,
+                };
+                let mut mt = MatMut::from_column_major_slice_mut(mbuf, hc, d);
+                gemm(mt.as_mut(), yt, g.sites.as_ref(), 1.0, false);
+                if scalar && full {
                     gemm(
                         MatMut::from_column_major_slice_mut(out, h, nw).subrows_mut(ch.start, hc),
                         mt.as_ref(),
@@ -215,26 +270,29 @@ impl KroneckerCore {
                         scale,
                         true,
                     );
+                    return;
                 }
-                _ => {
-                    let mut zt = Mat::zeros(hc, nw);
-                    gemm(zt.as_mut(), mt.as_ref(), g.sites_t.as_ref(), scale, false);
-                    for r in 0..nw {
-                        let s = (r / ns) * tt + g.steps.start + r % ns;
-                        let col = &mut out[s * h + ch.start..s * h + ch.end];
-                        match &g.factor {
-                            SiteFactor::Scalar(_) => col
-                                .iter_mut()
-                                .enumerate()
-                                .for_each(|(i, v)| *v += zt[(i, r)]),
-                            SiteFactor::Diagonal(d) => col
-                                .iter_mut()
-                                .enumerate()
-                                .for_each(|(i, v)| *v += d[(r, ch.start + i)] * zt[(i, r)]),
+                gemm(
+                    MatMut::from_column_major_slice_mut(&mut *zbuf, hc, nw),
+                    mt.as_ref(),
+                    g.sites_t.as_ref(),
+                    scale,
+                    false,
+                );
+                for (r, zc) in zbuf.chunks_exact(hc).enumerate() {
+                    let s = (r / ns) * tt + g.steps.start + r % ns;
+                    let col = &mut out[s * h + ch.start..s * h + ch.end];
+                    match &g.factor_t {
+                        None => col.iter_mut().zip(zc).for_each(|(v, z)| *v += z),
+                        Some(dt) => {
+                            let dr = &dt.col_as_slice(r)[ch.clone()];
+                            for i in 0..hc {
+                                col[i] += dr[i] * zc[i];
+                            }
                         }
                     }
                 }
-            }
+            });
         }
     }
 

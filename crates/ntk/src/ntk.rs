@@ -3,13 +3,14 @@
 //! NTK, and the weight-site Gram's modes.
 
 use faer::{Mat, MatMut, MatRef};
+use gentk_linalg::kernels::{par_columns_chunked, with_buffer};
 use gentk_linalg::{Adjoint, Compose, Dense, Gram, Identity, Kron, LinearOp, Shape};
 use gentk_models::{AttentionBlock, AttentionTape, Readout, Rollout, StepModel};
 
 use crate::error::{NtkError, Result};
 use crate::jacobian::ParamJacobian;
 use crate::kernel::KroneckerCore;
-use crate::propagation::{Propagation, PropagationInverse};
+use crate::propagation::{PROBE_CHUNK, Propagation, PropagationInverse};
 use crate::source::Source;
 
 /// Marks a composite as self-adjoint (apply_adjoint = apply), e.g. P K P*.
@@ -33,9 +34,57 @@ impl<A: LinearOp> LinearOp for SelfAdjoint<A> {
     }
 }
 
-/// NTK_S = P K P* with K by its Kronecker core.
-pub type NtkState<'a> =
-    SelfAdjoint<Compose<Propagation<'a>, Compose<KroneckerCore, Adjoint<Propagation<'a>>>>>;
+/// NTK_S = P K P* with K by its Kronecker core, fused per probe chunk: each chunk runs P*, K and
+/// P back to back on one core (P*'s result lands in the output block, K's in a pooled n x chunk
+/// buffer), so no full-size intermediate is allocated and one parallel region covers the block.
+pub struct NtkState<'a> {
+    p: Propagation<'a>,
+    k: KroneckerCore,
+}
+
+impl NtkState<'_> {
+    /// Probes per chunk for a block of `k`: at most [`PROBE_CHUNK`] and at least two chunks when
+    /// k > 1 (both cores busy); a function of `k` only, so the bits never depend on the thread
+    /// count.
+    pub fn chunk(k: usize) -> usize {
+        k.div_ceil(2).clamp(1, PROBE_CHUNK)
+    }
+    /// Flops of one probe (K's core plus P and P*; PAPER.md §5.12).
+    pub fn flops_per_probe(&self) -> u64 {
+        self.k.flops_per_probe() + 2 * self.p.flops_per_probe()
+    }
+    /// K by its Kronecker core.
+    pub fn k(&self) -> &KroneckerCore {
+        &self.k
+    }
+}
+
+impl LinearOp for NtkState<'_> {
+    fn shape_in(&self) -> &Shape {
+        self.p.shape_in()
+    }
+    fn shape_out(&self) -> &Shape {
+        self.p.shape_out()
+    }
+    fn apply_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+        let n = x.nrows();
+        par_columns_chunked(x, y, Self::chunk(x.ncols()), |xc, mut yc| {
+            let c = xc.ncols();
+            self.p.apply_adjoint_block(xc, yc.as_mut());
+            with_buffer(n * c, |buf| {
+                let mut kq = MatMut::from_column_major_slice_mut(buf, n, c);
+                self.k.apply_block(yc.as_ref(), kq.as_mut());
+                self.p.apply_block(kq.as_ref(), yc);
+            });
+        });
+    }
+    fn apply_adjoint_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+        self.apply_block(x, y)
+    }
+    fn is_self_adjoint(&self) -> bool {
+        true
+    }
+}
 /// NTK_S = (P J_θ)(P J_θ)*, the full-model (autodiff) path.
 pub type NtkFull<'a> = Gram<Compose<Propagation<'a>, ParamJacobian<'a>>>;
 /// The readout map R = I_N ⊗ W_out from states to outputs.
@@ -131,8 +180,11 @@ impl<'a> GlobalNtk<'a> {
     }
     /// NTK_S = P K P*.
     pub fn ntk(&self) -> Result<NtkState<'a>> {
-        let inner = Compose::new(self.k()?, Adjoint(self.p()))?;
-        Ok(SelfAdjoint(Compose::new(self.p(), inner)?))
+        // P and K are both built on the source's `[batch, time, hidden]` state.
+        Ok(NtkState {
+            p: self.p(),
+            k: self.k()?,
+        })
     }
     /// NTK_S = (P J_θ)(P J_θ)* through the whole unrolled model's JVP/VJP.
     pub fn ntk_full(&self) -> Result<NtkFull<'a>> {

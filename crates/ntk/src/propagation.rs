@@ -46,6 +46,13 @@ impl<'a> Propagation<'a> {
     }
 }
 
+impl Propagation<'_> {
+    /// Flops of P (or P*) on one probe (PAPER.md §5.12; [`Source::propagation_flops`]).
+    pub fn flops_per_probe(&self) -> u64 {
+        self.src.propagation_flops()
+    }
+}
+
 impl LinearOp for Propagation<'_> {
     fn shape_in(&self) -> &Shape {
         &self.shape

@@ -56,4 +56,23 @@ impl<'a> Source<'a> {
             Source::Attention { block, tape } => block.weight_sites(tape),
         }
     }
+    /// Flops of one probe through P (or P*), 2 per multiply-add, GEMMs only (PAPER.md §5.12):
+    /// (T−1)·B step Jacobians for a step model; for the attention block the six projections
+    /// (2·N·fan_in·fan_out) and, per trial and head, four T x T x d_h products.
+    pub fn propagation_flops(&self) -> u64 {
+        match self {
+            Source::Step { model, ro } => {
+                (ro.time.saturating_sub(1) * ro.batch) as u64 * model.state_jvp_flops()
+            }
+            Source::Attention { block, tape } => {
+                let c = block.config();
+                let n = (tape.batch * tape.time) as u64;
+                let (d, m) = (c.d_model as u64, c.mlp_hidden as u64);
+                let proj = 2 * n * (4 * d * d + d * m + m * m);
+                let heads =
+                    (tape.batch * c.n_heads * 8 * tape.time * tape.time * c.head_dim()) as u64;
+                proj + heads
+            }
+        }
+    }
 }

@@ -644,3 +644,98 @@ fn attention_kronecker_core_is_a_direct_sum_of_site_grams_over_channel_blocks() 
         );
     }
 }
+
+/// The fused NTK_S (P*, K, P per probe chunk) is the composition P K P* of the separate operators,
+/// on blocks whose chunking differs (1, 2 and 13 probes), and a probe's result does not depend on
+/// the block it came in.
+#[test]
+fn fused_ntk_equals_the_composition_for_any_block() {
+    for (name, m) in models() {
+        let ro = m.run(&randn(B * T * NX, 3), None);
+        let g = GlobalNtk::new(m.sm(), &ro);
+        let fused = g.ntk().unwrap();
+        let composed =
+            Compose::new(g.p(), Compose::new(g.k().unwrap(), Adjoint(g.p())).unwrap()).unwrap();
+        let n = ro.state_dim();
+        for k in [1, 2, 13] {
+            let x = Mat::from_fn(n, k, |i, j| randn(n * k, 40 + k as u64)[j * n + i]);
+            let (mut a, mut b) = (Mat::zeros(n, k), Mat::zeros(n, k));
+            fused.apply_block(x.as_ref(), a.as_mut());
+            composed.apply_block(x.as_ref(), b.as_mut());
+            assert!(rel(&a, &b) < 1e-13, "{name} k={k}: {:e}", rel(&a, &b));
+            for j in 0..k {
+                let mut one = Mat::zeros(n, 1);
+                fused.apply_block(x.subcols(j, 1), one.as_mut());
+                let d = (0..n)
+                    .map(|i| (one[(i, 0)] - a[(i, j)]).abs())
+                    .fold(0.0, f64::max);
+                assert!(d <= 1e-13 * a.norm_max(), "{name} k={k} column {j}: {d:e}");
+            }
+        }
+    }
+}
+
+/// The recursions' fused steps (`state_jvp_add`, `state_vjp_add`) equal `out + A v` and
+/// `out + Aᵀ w` from the plain steps, on contiguous blocks and on strided views (the fallback).
+#[test]
+fn fused_steps_equal_the_plain_steps() {
+    for (name, m) in models() {
+        let ro = m.run(&randn(B * T * NX, 5), None);
+        let sm = m.sm();
+        let cols = 3 * B;
+        let v = Mat::from_fn(H, cols, |i, j| randn(H * cols, 6)[j * H + i]);
+        let o = Mat::from_fn(H, cols, |i, j| randn(H * cols, 7)[j * H + i]);
+        let vt = v.transpose().to_owned(); // v = vtᵀ is a strided view
+        let mut scratch = vec![0.0; sm.step_scratch_len(cols)];
+        for t in 1..T {
+            for adjoint in [false, true] {
+                let mut want = Mat::zeros(H, cols);
+                if adjoint {
+                    sm.state_vjp(&ro, t, v.as_ref(), want.as_mut());
+                } else {
+                    sm.state_jvp(&ro, t, v.as_ref(), want.as_mut());
+                }
+                want += &o;
+                for strided in [false, true] {
+                    let src = if strided { vt.transpose() } else { v.as_ref() };
+                    let mut got = o.clone();
+                    if adjoint {
+                        sm.state_vjp_add(&ro, t, src, got.as_mut(), &mut scratch);
+                    } else {
+                        sm.state_jvp_add(&ro, t, src, got.as_mut(), &mut scratch);
+                    }
+                    assert!(
+                        rel(&want, &got) < 1e-14,
+                        "{name} t={t} adjoint={adjoint} strided={strided}: {:e}",
+                        rel(&want, &got)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The flop model of NTK_S for the leaky RNN is PAPER.md §5.12's count: K's core 4·N·(H+n_x)·H
+/// (plus the bias column) and P, P* 2·H² per step and trial.
+#[test]
+fn flop_model_matches_the_cost_table() {
+    let mut c = LeakyRnnConfig::new(NX, H);
+    c.bias = true;
+    let m = LeakyRnn::init(c, 1.0, 1).unwrap();
+    let ro = m.rollout(&randn(B * T * NX, 8), B, T, None).unwrap();
+    let g = GlobalNtk::new(&m, &ro);
+    let n = (B * T) as u64;
+    let (h, nx) = (H as u64, NX as u64);
+    assert_eq!(g.k().unwrap().flops_per_probe(), 4 * n * (h + nx + 1) * h);
+    assert_eq!(g.p().flops_per_probe(), 2 * ((T - 1) * B) as u64 * h * h);
+    assert_eq!(
+        g.ntk().unwrap().flops_per_probe(),
+        4 * n * (h + nx + 1) * h + 4 * ((T - 1) * B) as u64 * h * h
+    );
+    let gru = Gru::init(GruConfig::new(NX, H), 1.0, 2).unwrap();
+    let ro = gru.rollout(&randn(B * T * NX, 9), B, T, None).unwrap();
+    assert_eq!(
+        GlobalNtk::new(&gru, &ro).p().flops_per_probe(),
+        6 * ((T - 1) * B) as u64 * h * h
+    );
+}

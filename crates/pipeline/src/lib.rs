@@ -13,6 +13,7 @@ pub mod gallery;
 pub mod manifest;
 pub mod measure;
 pub mod notes;
+pub mod phases;
 pub mod runner;
 
 pub use error::{PipelineError, Result};

@@ -3,6 +3,7 @@
 //! caches each point under a content hash of its resolved parameters and the algorithm version, and
 //! publishes the table, charts and manifest as one folder.
 
+use crate::phases::{self, Phase};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -139,6 +140,8 @@ pub struct RunSummary {
     pub shard: Option<Shard>,
     /// The points this run was responsible for (all, or the shard's).
     pub owned: usize,
+    /// Worker-seconds per phase during this run (printed by `--timings`; never in a table).
+    pub phases: crate::phases::Totals,
 }
 
 /// The validated plan of a spec at a preset: gentk-spec's checks, then the claims' SQL run on an
@@ -158,6 +161,7 @@ pub fn plan(
 /// write table, charts and manifest into a staging folder and swap it in whole.
 pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
     let started = Instant::now();
+    let phases_before = crate::phases::Totals::now();
     let plan = plan(sf, &opts.preset, &opts.limits)?;
     let spec = &plan.spec;
     let name = spec.experiment.name.clone();
@@ -224,12 +228,13 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
             let hit = if opts.force {
                 None
             } else {
-                cache::load(&file, key)
+                phases::time(Phase::Io, || cache::load(&file, key))
             };
             let (out, computed) = match hit {
                 Some(rows) => {
                     // Wall times of the run that computed the point (none if they were lost).
-                    let timings = cache::load_timings(&file, key).unwrap_or_default();
+                    let timings = phases::time(Phase::Io, || cache::load_timings(&file, key))
+                        .unwrap_or_default();
                     (PointOutput { rows, timings }, false)
                 }
                 None => {
@@ -241,8 +246,10 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
                             source: Box::new(source),
                         },
                     )?;
-                    cache::store(&file, key, &out.rows)?;
-                    cache::store_timings(&file, key, &out.timings)?;
+                    phases::time(Phase::Io, || {
+                        cache::store(&file, key, &out.rows)?;
+                        cache::store_timings(&file, key, &out.timings)
+                    })?;
                     (out, true)
                 }
             };
@@ -279,6 +286,7 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
             claims: Vec::new(),
             shard: Some(shard),
             owned: unique.len(),
+            phases: crate::phases::Totals::now().since(&phases_before),
         });
     }
     let (mut all, mut timings) = (Vec::new(), Vec::new());
@@ -294,8 +302,10 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
     }
     bar.finish_and_clear();
     let staged = staging_dir(&out_dir)?;
-    let written = write_results(sf, opts, &plan, &staged, (&all, &timings), total)
-        .and_then(|claims| Ok((claims, publish_dir(&staged, &out_dir)?)));
+    let written = phases::time(Phase::Io, || {
+        write_results(sf, opts, &plan, &staged, (&all, &timings), total)
+            .and_then(|claims| Ok((claims, publish_dir(&staged, &out_dir)?)))
+    });
     if written.is_err() {
         let _ = std::fs::remove_dir_all(&staged);
     }
@@ -318,6 +328,7 @@ pub fn run(sf: &SpecFile, opts: &RunOptions) -> Result<RunSummary> {
         claims,
         shard: None,
         owned: unique.len(),
+        phases: crate::phases::Totals::now().since(&phases_before),
     })
 }
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use faer::{Mat, MatMut, MatRef};
-use gentk_linalg::kernels::gemm;
+use gentk_linalg::kernels::{gemm, gemm_step};
 
 use crate::error::{Result, config};
 use crate::init;
@@ -172,6 +172,86 @@ impl StepModel for Gru {
             1.0,
             true,
         );
+    }
+
+    fn step_scratch_len(&self, cols: usize) -> usize {
+        3 * self.cfg.hidden * cols
+    }
+
+    /// out += ζ ⊙ v + [d_r | d_ζ | d_n̂] ⊙ (W_hh v), the 3H x m GEMM into scratch, then one pass.
+    fn state_jvp_add(
+        &self,
+        ro: &Rollout,
+        t: usize,
+        v: MatRef<'_, f64>,
+        mut out: MatMut<'_, f64>,
+        scratch: &mut [f64],
+    ) {
+        let (h, m) = (self.cfg.hidden, v.ncols());
+        let (Some(vc), Some(mut oc)) = (v.try_as_col_major(), out.as_mut().try_as_col_major_mut())
+        else {
+            return add_via_scratch(out, scratch, |a| self.state_jvp(ro, t, v, a));
+        };
+        let u = &mut scratch[..3 * h * m];
+        gemm_step(
+            MatMut::from_column_major_slice_mut(u, 3 * h, m),
+            tensor_matrix(self.params.values(), &self.e_hh),
+            v,
+            1.0,
+            false,
+        );
+        for (j, uj) in u.chunks_exact(3 * h).enumerate() {
+            let row = |k: usize| ro.site_row(&ro.tape[k], h, j % ro.batch, t);
+            let (z, dr, dz, dnh) = (row(ZETA), row(DR), row(DZ), row(DNH));
+            let (vj, oj) = (vc.col(j).as_slice(), oc.as_mut().col_mut(j).as_slice_mut());
+            let (ur, rest) = uj.split_at(h);
+            let (uz, un) = rest.split_at(h);
+            for i in 0..h {
+                oj[i] += z[i] * vj[i] + dr[i] * ur[i] + dz[i] * uz[i] + dnh[i] * un[i];
+            }
+        }
+    }
+
+    /// out += ζ ⊙ w + W_hhᵀ [d_r ⊙ w; d_ζ ⊙ w; d_n̂ ⊙ w]: one pass builds the stacked block, the GEMM
+    /// accumulates into `out`.
+    fn state_vjp_add(
+        &self,
+        ro: &Rollout,
+        t: usize,
+        w: MatRef<'_, f64>,
+        mut out: MatMut<'_, f64>,
+        scratch: &mut [f64],
+    ) {
+        let (h, m) = (self.cfg.hidden, w.ncols());
+        let (Some(wc), Some(mut oc)) = (w.try_as_col_major(), out.as_mut().try_as_col_major_mut())
+        else {
+            return add_via_scratch(out, scratch, |a| self.state_vjp(ro, t, w, a));
+        };
+        let g = &mut scratch[..3 * h * m];
+        for (j, gj) in g.chunks_exact_mut(3 * h).enumerate() {
+            let row = |k: usize| ro.site_row(&ro.tape[k], h, j % ro.batch, t);
+            let (z, dr, dz, dnh) = (row(ZETA), row(DR), row(DZ), row(DNH));
+            let (wj, oj) = (wc.col(j).as_slice(), oc.as_mut().col_mut(j).as_slice_mut());
+            let (gr, rest) = gj.split_at_mut(h);
+            let (gz, gn) = rest.split_at_mut(h);
+            for i in 0..h {
+                gr[i] = dr[i] * wj[i];
+                gz[i] = dz[i] * wj[i];
+                gn[i] = dnh[i] * wj[i];
+                oj[i] += z[i] * wj[i];
+            }
+        }
+        gemm_step(
+            oc.as_dyn_stride_mut(),
+            tensor_matrix(self.params.values(), &self.e_hh).transpose(),
+            MatRef::from_column_major_slice(g, 3 * h, m),
+            1.0,
+            true,
+        );
+    }
+
+    fn state_jvp_flops(&self) -> u64 {
+        6 * (self.cfg.hidden as u64).pow(2)
     }
 
     /// δz = d_r ⊙ (δa_ir + δa_hr) + d_ζ ⊙ (δa_iz + δa_hz) + d_n ⊙ δa_in + d_n̂ ⊙ δa_hn, where

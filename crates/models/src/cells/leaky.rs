@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use faer::{Mat, MatMut, MatRef};
-use gentk_linalg::kernels::{gemm, gemm_par};
+use gentk_linalg::kernels::{gemm, gemm_par, gemm_step};
 use rayon::prelude::*;
 
 use crate::error::{Result, config};
@@ -201,6 +201,73 @@ impl StepModel for LeakyRnn {
                 out[(i, j)] = (1.0 - dt) * w[(i, j)] + dt * row[i] * tmp[(i, j)];
             }
         }
+    }
+
+    /// out += (1−dt) v + dt·W (φ'(z_t) ⊙ v): one elementwise pass, then the GEMM accumulates into
+    /// `out`.
+    fn state_jvp_add(
+        &self,
+        ro: &Rollout,
+        t: usize,
+        v: MatRef<'_, f64>,
+        mut out: MatMut<'_, f64>,
+        scratch: &mut [f64],
+    ) {
+        let (h, dt, m) = (self.cfg.hidden, self.cfg.dt, v.ncols());
+        let (Some(vc), Some(mut oc)) = (v.try_as_col_major(), out.as_mut().try_as_col_major_mut())
+        else {
+            return add_via_scratch(out, scratch, |a| self.state_jvp(ro, t, v, a));
+        };
+        let d = &ro.tape[DPHI];
+        let tmp = &mut scratch[..h * m];
+        for (j, tc) in tmp.chunks_exact_mut(h).enumerate() {
+            let dr = ro.site_row(d, h, j % ro.batch, t);
+            let (vj, oj) = (vc.col(j).as_slice(), oc.as_mut().col_mut(j).as_slice_mut());
+            for i in 0..h {
+                tc[i] = dr[i] * vj[i];
+                oj[i] += (1.0 - dt) * vj[i];
+            }
+        }
+        let w = tensor_matrix(self.params.values(), &self.e_hh);
+        let tmp = MatRef::from_column_major_slice(tmp, h, m);
+        gemm_step(oc.as_dyn_stride_mut(), w, tmp, dt, true);
+    }
+
+    /// out += (1−dt) w + dt·φ'(z_t) ⊙ (Wᵀ w).
+    fn state_vjp_add(
+        &self,
+        ro: &Rollout,
+        t: usize,
+        w: MatRef<'_, f64>,
+        mut out: MatMut<'_, f64>,
+        scratch: &mut [f64],
+    ) {
+        let (h, dt, m) = (self.cfg.hidden, self.cfg.dt, w.ncols());
+        let (Some(wc), Some(mut oc)) = (w.try_as_col_major(), out.as_mut().try_as_col_major_mut())
+        else {
+            return add_via_scratch(out, scratch, |a| self.state_vjp(ro, t, w, a));
+        };
+        let tmp = &mut scratch[..h * m];
+        let wm = tensor_matrix(self.params.values(), &self.e_hh);
+        gemm_step(
+            MatMut::from_column_major_slice_mut(tmp, h, m),
+            wm.transpose(),
+            w,
+            1.0,
+            false,
+        );
+        let d = &ro.tape[DPHI];
+        for (j, tc) in tmp.chunks_exact(h).enumerate() {
+            let dr = ro.site_row(d, h, j % ro.batch, t);
+            let (wj, oj) = (wc.col(j).as_slice(), oc.as_mut().col_mut(j).as_slice_mut());
+            for i in 0..h {
+                oj[i] += (1.0 - dt) * wj[i] + dt * dr[i] * tc[i];
+            }
+        }
+    }
+
+    fn state_jvp_flops(&self) -> u64 {
+        2 * (self.cfg.hidden as u64).pow(2)
     }
 
     /// δz = dt(Φ δWᵀ + X δW_inᵀ + 1 δbᵀ) at all sites.

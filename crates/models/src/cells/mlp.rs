@@ -333,6 +333,10 @@ impl StepModel for Mlp {
         }
     }
 
+    fn state_jvp_flops(&self) -> u64 {
+        2 * (self.cfg.width as u64).pow(2)
+    }
+
     fn state_vjp(&self, ro: &Rollout, t: usize, w: MatRef<'_, f64>, mut out: MatMut<'_, f64>) {
         let h = self.cfg.width;
         if t == 0 {

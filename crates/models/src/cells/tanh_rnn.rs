@@ -157,6 +157,10 @@ impl StepModel for TanhRnn {
     }
 
     /// Aᵀ w = W_hhᵀ ((1 − z²) ⊙ w).
+    fn state_jvp_flops(&self) -> u64 {
+        2 * (self.cfg.hidden as u64).pow(2)
+    }
+
     fn state_vjp(&self, ro: &Rollout, t: usize, w: MatRef<'_, f64>, out: MatMut<'_, f64>) {
         let h = self.cfg.hidden;
         let tmp = Mat::from_fn(h, w.ncols(), |i, j| {

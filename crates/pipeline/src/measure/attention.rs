@@ -63,7 +63,9 @@ pub fn aliased_frequencies(x: &[f64], n_freqs: Option<usize>) -> usize {
 /// The rows of every measurement of one attention point.
 pub fn measure_all(spec: &Spec, data: &Dataset, seed: u64) -> Result<super::PointOutput> {
     let block = build(spec, data.n_in, data.time, seed)?;
-    let tape = block.forward(&data.inputs, data.n, data.time)?;
+    let tape = crate::phases::time(crate::phases::Phase::Rollout, || {
+        block.forward(&data.inputs, data.n, data.time)
+    })?;
     let g = GlobalNtk::attention(&block, &tape);
     let mut checks: Option<FineChecks> = None;
     let mut out = super::PointOutput::default();
@@ -119,6 +121,7 @@ pub fn measure_all(spec: &Spec, data: &Dataset, seed: u64) -> Result<super::Poin
             ),
         };
         out.rows.extend(rows);
+        crate::phases::add(crate::phases::Phase::Measures, started.elapsed());
         let seconds = started.elapsed().as_secs_f64();
         out.timings
             .push(super::measure_timing(m, seed, None, seconds));

@@ -34,6 +34,10 @@ impl Built {
 
     /// The rollout on the task data.
     pub(crate) fn rollout(&self, d: &Dataset) -> Result<Rollout> {
+        crate::phases::time(crate::phases::Phase::Rollout, || self.rollout_untimed(d))
+    }
+
+    fn rollout_untimed(&self, d: &Dataset) -> Result<Rollout> {
         Ok(match self {
             Built::Rec(m) => m.rollout(&d.inputs, d.n, d.time, None)?,
             Built::Mlp(m) => {

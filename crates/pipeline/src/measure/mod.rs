@@ -4,6 +4,7 @@
 //! statistic. Validation (gentk-spec's rules) has already refused every combination that is not
 //! implemented here.
 
+use crate::phases::Timed;
 use gentk_linalg::eig::EigOptions;
 use gentk_linalg::norms::{alignment, rel_diff};
 use gentk_linalg::rank::data_pr;
@@ -306,6 +307,7 @@ fn compute_timed(
             let mseed = measure_seed(spec, mi, m, seed).map_err(|e| e.in_measure(&m.name))?;
             let started = std::time::Instant::now();
             let r = measure_snapshot(&at, m, mseed).map_err(|e| e.in_measure(&m.name))?;
+            crate::phases::add(crate::phases::Phase::Measures, started.elapsed());
             let seconds = started.elapsed().as_secs_f64();
             out.rows.extend(r.into_iter().map(|row| Row {
                 iteration: snap.iteration,
@@ -446,7 +448,8 @@ fn psd<A: LinearOp, F: LinearOp>(
     };
     // ‖A‖_F from ‖A‖_F² (standard error by the delta method).
     let root = m.statistic == Statistic::Fro;
-    Ok(statistic(a, factor, shape, stat, est)?
+    let (a, factor) = (Timed(a), factor.map(Timed));
+    Ok(statistic(&a, factor.as_ref(), shape, stat, est)?
         .into_iter()
         .map(|v: StatValue| Val {
             index: v.index.map(|i| i as i64),
@@ -523,9 +526,21 @@ pub(crate) fn ntk_stat(g: &GlobalNtk<'_>, m: &Measure, seed: u64) -> Result<Vec<
         (O::K | O::Ntk, S::KronError) if m.estimator == Estimator::Randomized => {
             // ‖A − B‖_F / max(‖A‖_F, ‖B‖_F), all three by Hutch++ with `budget` matvecs.
             let err = if m.operator == O::K {
-                rel_diff(&g.k()?, &g.k_autodiff()?, m.budget, seed, 0.0)
+                rel_diff(
+                    &Timed(&g.k()?),
+                    &Timed(&g.k_autodiff()?),
+                    m.budget,
+                    seed,
+                    0.0,
+                )
             } else {
-                rel_diff(&g.ntk()?, &g.ntk_full()?, m.budget, seed, 0.0)
+                rel_diff(
+                    &Timed(&g.ntk()?),
+                    &Timed(&g.ntk_full()?),
+                    m.budget,
+                    seed,
+                    0.0,
+                )
             }?;
             Ok(vec![Val {
                 matvecs: 6 * m.budget as i64,
@@ -533,16 +548,16 @@ pub(crate) fn ntk_stat(g: &GlobalNtk<'_>, m: &Measure, seed: u64) -> Result<Vec<
             }])
         }
         (O::K | O::Ntk, S::KronError) => {
-            let core = materialize(&g.k()?, EXACT_LIMIT)?;
-            let auto = materialize(&g.k_autodiff()?, EXACT_LIMIT)?;
+            let core = materialize(&Timed(&g.k()?), EXACT_LIMIT)?;
+            let auto = materialize(&Timed(&g.k_autodiff()?), EXACT_LIMIT)?;
             // Each materialisation applies its operator once per column.
             let n = core.ncols() as i64;
             let (err, matvecs) = if m.operator == O::K {
                 ((&core - &auto).norm_l2() / auto.norm_l2(), 2 * n)
             } else {
-                let p = materialize(&g.p(), EXACT_LIMIT)?;
+                let p = materialize(&Timed(&g.p()), EXACT_LIMIT)?;
                 let pkp = &p * &core * p.transpose();
-                let full = materialize(&g.ntk_full()?, EXACT_LIMIT)?;
+                let full = materialize(&Timed(&g.ntk_full()?), EXACT_LIMIT)?;
                 ((&pkp - &full).norm_l2() / full.norm_l2(), 4 * n)
             };
             Ok(vec![Val {
@@ -551,7 +566,7 @@ pub(crate) fn ntk_stat(g: &GlobalNtk<'_>, m: &Measure, seed: u64) -> Result<Vec<
             }])
         }
         (O::Ntk, S::AlignmentPpStar) => {
-            let al = alignment(&g.ntk()?, &g.pp_star(), m.budget, seed)?;
+            let al = alignment(&Timed(&g.ntk()?), &Timed(&g.pp_star()), m.budget, seed)?;
             Ok(vec![Val {
                 matvecs: 2 * al.probes as i64,
                 stderr: al.stderr,
@@ -564,10 +579,11 @@ pub(crate) fn ntk_stat(g: &GlobalNtk<'_>, m: &Measure, seed: u64) -> Result<Vec<
         (O::Ntk, _) => psd(&g.ntk()?, Some(&g.dz_dtheta()?), m, &shape, seed),
         (O::PpStar, _) => psd(&g.pp_star(), Some(&g.p()), m, &shape, seed),
         (O::P, S::Fro2) => {
+            let p = g.p();
             let r = if m.estimator == Estimator::Exact {
-                direct_one_sided(&g.p())
+                direct_one_sided(&Timed(&p))
             } else {
-                fhutch(&g.p(), m.budget, seed)
+                fhutch(&Timed(&p), m.budget, seed)
             }?;
             Ok(vec![Val {
                 index: None,

@@ -144,7 +144,8 @@ pub(crate) fn rows(s: &Snapshot<'_>, m: &Measure, seed: u64, mseed: u64) -> Resu
     let g = s.ntk();
     let (b, t, h) = g.source().dims();
     let keep = LastSteps::new(b, t, h, m.size.unwrap_or(t));
-    let j = Compose::new(keep, g.dz_dtheta()?)?;
+    let dz = g.dz_dtheta()?;
+    let j = Compose::new(keep, crate::phases::Timed(&dz))?;
     let n = j.shape_out().numel();
     let clock = std::time::Instant::now();
     let direct = direct_one_sided(&j)?;

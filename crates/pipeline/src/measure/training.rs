@@ -137,10 +137,10 @@ pub(crate) fn snapshots(
         Ok(())
     };
     // An MLP (depth as time) is fitted on its last layer: the task's one step per sample.
-    match built {
-        Built::Rec(model) => train(model.as_mut(), readout, &tc, &mut next, &mut keep)?,
-        Built::Mlp(model) => train(model, readout, &tc, &mut next, &mut keep)?,
-    };
+    crate::phases::time(crate::phases::Phase::Training, || match built {
+        Built::Rec(model) => train(model.as_mut(), readout, &tc, &mut next, &mut keep),
+        Built::Mlp(model) => train(model, readout, &tc, &mut next, &mut keep),
+    })?;
     if let Some(dir) = runs {
         let cps: Vec<crate::cache::Checkpoint> = snaps
             .iter()
