@@ -50,7 +50,9 @@ fn probes(n: usize) -> Mat<f64> {
 }
 
 /// The recursions' step GEMM for a whole 32-probe block, H x H times H x (32·B), on one thread
-/// (`Par::Seq`) and on two (`Par::rayon(2)`): the reference rates of BENCHMARKS.md.
+/// (`Par::Seq`) and on two (`Par::rayon(2)`): the reference rates of BENCHMARKS.md. One sample is
+/// T such GEMMs in sequence, as in one pass of a recursion, so a sample lasts ~0.1 s rather than
+/// ~1 ms (single-GEMM samples varied by 20 % between runs).
 #[divan::bench(args = [1, 2])]
 fn faer_gemm_step_shape(b: Bencher, threads: usize) {
     let h = hidden();
@@ -62,8 +64,12 @@ fn faer_gemm_step_shape(b: Bencher, threads: usize) {
     } else {
         Par::rayon(threads)
     };
-    b.counter(ItemsCount::new(2 * h * h * K * B))
-        .bench_local(|| matmul(y.as_mut(), Accum::Replace, w.as_ref(), x.as_ref(), 1.0, par));
+    b.counter(ItemsCount::new(2 * h * h * K * B * T))
+        .bench_local(|| {
+            for _ in 0..T {
+                matmul(y.as_mut(), Accum::Replace, w.as_ref(), x.as_ref(), 1.0, par)
+            }
+        });
 }
 
 #[divan::bench(args = ["leaky", "gru"])]
