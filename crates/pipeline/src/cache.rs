@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{PipelineError, Result};
 
 /// Bump when a change alters numbers for unchanged specs: invalidates every cache entry.
-pub const ALGO_VERSION: &str = "gentk-algo-9";
+pub const ALGO_VERSION: &str = "gentk-algo-10";
 
 /// The part of a resolved point that determines its numbers (metadata and plots excluded).
 #[derive(Serialize)]

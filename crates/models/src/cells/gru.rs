@@ -63,7 +63,7 @@ const DN: usize = 3;
 const DNH: usize = 4;
 
 fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + crate::activations::exp(-x))
 }
 
 impl Gru {
