@@ -86,6 +86,10 @@ enum Command {
         /// Also compare measured wall times (`timings.parquet`; they differ between runs).
         #[arg(long)]
         timings: bool,
+        /// Before each table's cell list, how far each (measure, operator, statistic) moved: max
+        /// |A − B|, normwise (÷ max |B|) and elementwise relative (e.g. an f32 run against f64).
+        #[arg(long)]
+        by_statistic: bool,
     },
     /// Print a Parquet table as text (usable as a git textconv).
     Show {
@@ -162,7 +166,8 @@ fn main() -> std::process::ExitCode {
             rtol,
             atol,
             timings,
-        } => match runner_cmds::cmd_diff(a, b, (*rtol, *atol), *timings) {
+            by_statistic,
+        } => match runner_cmds::cmd_diff(a, b, (*rtol, *atol), (*timings, *by_statistic)) {
             Ok((report, clean)) => {
                 use std::io::Write as _;
                 let _ = writeln!(std::io::stdout().lock(), "{report}");

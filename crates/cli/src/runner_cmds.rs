@@ -385,7 +385,7 @@ pub fn cmd_diff(
     a: &Path,
     b: &Path,
     (rtol, atol): (f64, f64),
-    timings: bool,
+    (timings, by_statistic): (bool, bool),
 ) -> Result<(String, bool)> {
     let mut out = format!(
         "# gentk diff\n\n`{}` vs `{}` (rtol {rtol:e}, atol {atol:e})\n\n",
@@ -401,6 +401,19 @@ pub fn cmd_diff(
             continue;
         };
         let (ta, tb) = (table::read(&pa)?, table::read(&pb)?);
+        if by_statistic && let Some(deltas) = table::deltas_by_statistic(&ta, &tb) {
+            out.push_str(&format!(
+                "## {name}: value by statistic (A − B)\n\n| measure | operator | statistic | rows | max abs | max abs / max abs(B) | max rel |\n|---|---|---|---|---|---|---|\n"
+            ));
+            for d in deltas {
+                let [m, o, s] = &d.key;
+                out.push_str(&format!(
+                    "| {m} | {o} | {s} | {} | {:.2e} | {:.2e} | {:.2e} |\n",
+                    d.rows, d.max_abs, d.normwise, d.max_rel
+                ));
+            }
+            out.push('\n');
+        }
         let d = table::diff(&ta, &tb, rtol, atol);
         if d.is_empty() {
             out.push_str(&format!(

@@ -332,3 +332,49 @@ fn the_readme_example_files_load() {
     assert!(ok, "{err}");
     assert_eq!(json(&out)["hidden"].as_u64(), Some(16));
 }
+
+#[test]
+fn single_precision_inspect_agrees_with_f64_to_single_precision() {
+    let d = tmpdir("precision");
+    let (w, x) = leaky_files(&d);
+    let run = |precision: &str| {
+        let (ok, out, err) = gentk(&[
+            "inspect",
+            "--arch",
+            "leaky-rnn",
+            "--weights",
+            w.to_str().unwrap(),
+            "--inputs",
+            x.to_str().unwrap(),
+            "--exact",
+            "--json",
+            "--precision",
+            precision,
+        ]);
+        assert!(ok, "{err}");
+        json(&out)
+    };
+    let (a, b) = (run("f64"), run("f32"));
+    assert_eq!(a["precision"], "f64");
+    assert_eq!(b["precision"], "f32");
+    for op in ["k", "ntk"] {
+        for key in ["trace", "fro2", "eff_rank"] {
+            let (u, v) = (a[op][key].as_f64().unwrap(), b[op][key].as_f64().unwrap());
+            let rel = (u - v).abs() / u.abs();
+            assert!(rel < 1e-5, "{op}.{key}: f64 {u} vs f32 {v}");
+            assert!(u != v || op == "k", "{op}.{key}: f32 gave the f64 bits");
+        }
+    }
+    let (ok, _, err) = gentk(&[
+        "inspect",
+        "--arch",
+        "leaky-rnn",
+        "--weights",
+        w.to_str().unwrap(),
+        "--inputs",
+        x.to_str().unwrap(),
+        "--precision",
+        "f16",
+    ]);
+    assert!(!ok && err.contains("f16"), "{err}");
+}

@@ -9,6 +9,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 use rayon::prelude::*;
 
 use crate::error::{LinalgError, Result};
+use crate::scalar::Real;
 
 /// Probe columns per parallel work item. Fixed, so chunk boundaries (and bits) never depend on the
 /// thread count.
@@ -23,11 +24,11 @@ pub fn pin_sequential() {
 }
 
 /// `c <- alpha a b` (or `c += alpha a b` with `accumulate`), sequential GEMM.
-pub fn gemm(
-    c: MatMut<'_, f64>,
-    a: MatRef<'_, f64>,
-    b: MatRef<'_, f64>,
-    alpha: f64,
+pub fn gemm<T: Real>(
+    c: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    alpha: T,
     accumulate: bool,
 ) {
     let acc = if accumulate {
@@ -40,11 +41,11 @@ pub fn gemm(
 
 /// `c <- alpha a b` (or `+=`) with the columns of `c` split into at most 4 fixed chunks computed in
 /// parallel. Chunk boundaries depend only on the shape, so the bits never depend on the thread count.
-pub fn gemm_par(
-    mut c: MatMut<'_, f64>,
-    a: MatRef<'_, f64>,
-    b: MatRef<'_, f64>,
-    alpha: f64,
+pub fn gemm_par<T: Real>(
+    mut c: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    alpha: T,
     accumulate: bool,
 ) {
     let n = c.ncols();
@@ -72,11 +73,11 @@ pub fn gemm_par(
 /// inside a rayon worker (the caller splits probe chunks across the cores, and splitting each step
 /// again would only shrink the GEMMs), column-split parallel ([`gemm_par`]) otherwise. Either way
 /// the split depends only on the call path and the shape, never on the thread count.
-pub fn gemm_step(
-    c: MatMut<'_, f64>,
-    a: MatRef<'_, f64>,
-    b: MatRef<'_, f64>,
-    alpha: f64,
+pub fn gemm_step<T: Real>(
+    c: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    alpha: T,
     accumulate: bool,
 ) {
     if rayon::current_thread_index().is_some() {
@@ -86,23 +87,31 @@ pub fn gemm_step(
     }
 }
 
-thread_local! {
-    /// Buffers returned by [`with_buffer`], kept for the next call on this thread.
-    static BUFFERS: std::cell::RefCell<Vec<Vec<f64>>> = const { std::cell::RefCell::new(Vec::new()) };
+/// Runs `f` on a zeroed buffer of `len` scalars taken from a per-thread pool (one per scalar type),
+/// so the operators' hot loops (recursion step blocks, per-chunk intermediates) reuse memory across
+/// calls instead of paying fresh pages for every application (faer's `*_scratch` pattern). Nested
+/// calls (a rayon worker that steals another job while waiting) get another buffer, never the same
+/// one.
+pub fn with_buffer<T: Real, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    let mut buf = T::pool_take();
+    if buf.len() < len {
+        buf.resize(len, T::default());
+    }
+    buf[..len].fill(T::default());
+    let r = f(&mut buf[..len]);
+    T::pool_put(buf);
+    r
 }
 
-/// Runs `f` on a zeroed buffer of `len` f64 taken from a per-thread pool, so the operators' hot
-/// loops (recursion step blocks, per-chunk intermediates) reuse memory across calls instead of
-/// paying fresh pages for every application (faer's `*_scratch` pattern). Nested calls (a rayon
-/// worker that steals another job while waiting) get another buffer, never the same one.
-pub fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
-    let mut buf = BUFFERS.with(|b| b.borrow_mut().pop()).unwrap_or_default();
+/// [`with_buffer`] without the zero fill, for buffers the caller overwrites entirely before
+/// reading (contents on entry unspecified; results must never depend on them).
+pub fn with_scratch<T: Real, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    let mut buf = T::pool_take();
     if buf.len() < len {
-        buf.resize(len, 0.0);
+        buf.resize(len, T::default());
     }
-    buf[..len].fill(0.0);
     let r = f(&mut buf[..len]);
-    BUFFERS.with(|b| b.borrow_mut().push(buf));
+    T::pool_put(buf);
     r
 }
 
@@ -127,9 +136,13 @@ where
 }
 
 /// [`par_columns`] with an explicit (fixed) chunk width.
-pub fn par_columns_chunked<F>(x: MatRef<'_, f64>, y: MatMut<'_, f64>, chunk: usize, f: F)
-where
-    F: Fn(MatRef<'_, f64>, MatMut<'_, f64>) + Sync,
+pub fn par_columns_chunked<T: Real, U: Real, F>(
+    x: MatRef<'_, T>,
+    y: MatMut<'_, U>,
+    chunk: usize,
+    f: F,
+) where
+    F: Fn(MatRef<'_, T>, MatMut<'_, U>) + Sync,
 {
     let k = x.ncols();
     let chunk = chunk.max(1);

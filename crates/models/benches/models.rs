@@ -1,10 +1,13 @@
 //! Model benchmarks (divan). Counters are flops, so "items/s" reads as FLOP/s; compare with the faer
 //! GEMM rows of the same shape in the same run. Setting: leaky RNN H = 256, B = 30, T = 90, n_x = 3.
+//! The recursions' counters come from the model's flop model (`StepModel::state_jvp_flops`, PAPER.md
+//! §5.12: T·B step Jacobians per probe).
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
+use gentk_models::recursion::propagate_op;
 use gentk_models::{LeakyRnn, LeakyRnnConfig, Recurrent, Rollout, StepModel};
 
 fn main() {
@@ -60,7 +63,7 @@ fn rollout(b: Bencher) {
 fn p_recursion_32_probes(b: Bencher) {
     let (m, _, ro) = setup();
     let v = Mat::<f64>::from_fn(H, K * B, |i, j| ((i * j) % 13) as f64 * 0.01);
-    b.counter(ItemsCount::new(2 * T * H * H * K * B))
+    b.counter(ItemsCount::new(T * K * B * m.state_jvp_flops() as usize))
         .bench_local(|| {
             let mut cur = v.clone();
             let mut next = Mat::zeros(H, K * B);
@@ -76,7 +79,7 @@ fn p_recursion_32_probes(b: Bencher) {
 fn state_vjp_all_steps_32_probes(b: Bencher) {
     let (m, _, ro) = setup();
     let v = Mat::<f64>::from_fn(H, K * B, |i, j| ((i * j) % 11) as f64 * 0.01);
-    b.counter(ItemsCount::new(2 * T * H * H * K * B))
+    b.counter(ItemsCount::new(T * K * B * m.state_jvp_flops() as usize))
         .bench_local(|| {
             let mut cur = v.clone();
             let mut next = Mat::zeros(H, K * B);
@@ -86,6 +89,29 @@ fn state_vjp_all_steps_32_probes(b: Bencher) {
             }
             cur
         });
+}
+
+/// P on a 32-probe state block through the exported step factors (`FactoredStep`), in f64 and in
+/// f32 (the `precision = "f32"` kernel), one call on the bench thread (each step's GEMM column-split
+/// over both cores).
+#[divan::bench(args = ["f64", "f32"])]
+fn factored_p_32_probes(b: Bencher, precision: &str) {
+    let (m, _, ro) = setup();
+    let f = m.step_factors(&ro).unwrap();
+    let n = ro.state_dim();
+    let flops = (T - 1) * K * B * m.state_jvp_flops() as usize;
+    let x = Mat::<f64>::from_fn(n, K, |i, j| ((i * 7 + j) % 13) as f64 * 0.01);
+    if precision == "f32" {
+        let f = f.cast::<f32>();
+        let x = Mat::<f32>::from_fn(n, K, |i, j| x[(i, j)] as f32);
+        let mut y = Mat::<f32>::zeros(n, K);
+        b.counter(ItemsCount::new(flops))
+            .bench_local(|| propagate_op(&f, x.as_ref(), y.as_mut()));
+    } else {
+        let mut y = Mat::<f64>::zeros(n, K);
+        b.counter(ItemsCount::new(flops))
+            .bench_local(|| propagate_op(&f, x.as_ref(), y.as_mut()));
+    }
 }
 
 #[divan::bench]

@@ -22,6 +22,7 @@ pub mod activations;
 pub mod attention;
 pub mod cells;
 pub mod error;
+pub mod factored;
 pub mod init;
 pub mod names;
 pub mod params;
@@ -37,6 +38,7 @@ pub use cells::{
     Activation, Gru, GruConfig, LeakyRnn, LeakyRnnConfig, Mlp, MlpConfig, TanhRnn, TanhRnnConfig,
 };
 pub use error::{ModelError, Result};
+pub use factored::{FactoredStep, GateSide, ModelStep, Skip, StepOp};
 pub use params::{ParamEntry, ParamLayout, Params};
 pub use readout::Readout;
 pub use rollout::{Recurrent, Rollout, SiteFactor, StepModel, WeightSite};

@@ -173,6 +173,11 @@ pub trait StepModel: Send + Sync {
     /// Flops of one A_t (or A_tᵀ) application to one column (2 per multiply-add, GEMMs only; the
     /// elementwise factors are O(H) and left out): the cost model of P and P* (PAPER.md §5.12).
     fn state_jvp_flops(&self) -> u64;
+    /// The step Jacobians of `ro` as skip + gate diagonals + weights (the single-precision mode
+    /// casts them to f32); `None` when the model does not export them.
+    fn step_factors(&self, _ro: &Rollout) -> Option<crate::factored::FactoredStep<f64>> {
+        None
+    }
 
     /// J_θ on a block of tangents (n_θ x k) into an n x k block; columns run in parallel.
     fn param_jvp_block(&self, ro: &Rollout, dtheta: MatRef<'_, f64>, out: MatMut<'_, f64>) {
@@ -244,23 +249,23 @@ pub trait Recurrent: StepModel {
 /// Applies `f(column_in, column_out)` to every column pair, one column per parallel work item (the
 /// results are per column, so they do not depend on the thread count). Contiguous columns are
 /// passed as slices without copying; strided ones go through a buffer.
-pub fn for_columns<F>(x: MatRef<'_, f64>, y: MatMut<'_, f64>, f: F)
+pub fn for_columns<T: gentk_linalg::Real, F>(x: MatRef<'_, T>, y: MatMut<'_, T>, f: F)
 where
-    F: Fn(&[f64], &mut [f64]) + Sync,
+    F: Fn(&[T], &mut [T]) + Sync,
 {
     gentk_linalg::kernels::par_columns_chunked(x, y, 1, |xc, mut yc| {
         let xbuf;
         let xs = match xc.col(0).try_as_col_major() {
             Some(c) => c.as_slice(),
             None => {
-                xbuf = (0..xc.nrows()).map(|i| xc[(i, 0)]).collect::<Vec<f64>>();
+                xbuf = (0..xc.nrows()).map(|i| xc[(i, 0)]).collect::<Vec<T>>();
                 &xbuf
             }
         };
         match yc.as_mut().col_mut(0).try_as_col_major_mut() {
             Some(c) => f(xs, c.as_slice_mut()),
             None => {
-                let mut ybuf = vec![0.0; yc.nrows()];
+                let mut ybuf = vec![T::default(); yc.nrows()];
                 f(xs, &mut ybuf);
                 for (i, v) in ybuf.into_iter().enumerate() {
                     yc[(i, 0)] = v;

@@ -3,13 +3,14 @@
 //! larger size). Each operator's flops come from the flop model next to it (PAPER.md §5.12:
 //! `KroneckerCore::flops_per_probe`, `Propagation::flops_per_probe`, `NtkState::flops_per_probe`);
 //! the faer GEMM rows give the machine's rate at the recursion's step shape (H x H times H x 32·B)
-//! on one thread and on two, in the same run.
+//! on one thread and on two, in the same run. Args ending in `-f32` run the operator with
+//! `precision = "f32"` (compare with the f32 GEMM rows).
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
-use gentk_linalg::{Adjoint, LinearOp};
+use gentk_linalg::{Adjoint, LinearOp, Precision};
 use gentk_models::*;
 use gentk_ntk::GlobalNtk;
 
@@ -55,10 +56,20 @@ fn probes(n: usize) -> Mat<f64> {
 /// ~1 ms (single-GEMM samples varied by 20 % between runs).
 #[divan::bench(args = [1, 2])]
 fn faer_gemm_step_shape(b: Bencher, threads: usize) {
+    gemm_step_shape::<f64>(b, threads);
+}
+
+/// [`faer_gemm_step_shape`] in f32: the reference rate of the `-f32` rows.
+#[divan::bench(args = [1, 2])]
+fn faer_gemm_step_shape_f32(b: Bencher, threads: usize) {
+    gemm_step_shape::<f32>(b, threads);
+}
+
+fn gemm_step_shape<T: gentk_linalg::Real>(b: Bencher, threads: usize) {
     let h = hidden();
-    let w = Mat::<f64>::from_fn(h, h, |i, j| ((i + j) % 7) as f64);
-    let x = Mat::<f64>::from_fn(h, K * B, |i, j| ((i * j) % 5) as f64);
-    let mut y = Mat::zeros(h, K * B);
+    let w = Mat::<T>::from_fn(h, h, |i, j| T::of(((i + j) % 7) as f64));
+    let x = Mat::<T>::from_fn(h, K * B, |i, j| T::of(((i * j) % 5) as f64));
+    let mut y = Mat::<T>::zeros(h, K * B);
     let par = if threads == 1 {
         Par::Seq
     } else {
@@ -67,7 +78,14 @@ fn faer_gemm_step_shape(b: Bencher, threads: usize) {
     b.counter(ItemsCount::new(2 * h * h * K * B * T))
         .bench_local(|| {
             for _ in 0..T {
-                matmul(y.as_mut(), Accum::Replace, w.as_ref(), x.as_ref(), 1.0, par)
+                matmul(
+                    y.as_mut(),
+                    Accum::Replace,
+                    w.as_ref(),
+                    x.as_ref(),
+                    T::of(1.0),
+                    par,
+                )
             }
         });
 }
@@ -84,13 +102,24 @@ fn setup_rollout_and_core(b: Bencher, arch: &str) {
 }
 
 macro_rules! op_bench {
-    ($name:ident, $g:ident => $build:expr) => {
+    ($name:ident, $args:expr, $g:ident => $build:expr) => {
         /// Counter: flops of the 32-probe block (items/s read as flop/s).
-        #[divan::bench(args = ["leaky", "gru"])]
+        #[divan::bench(args = $args)]
         fn $name(b: Bencher, arch: &str) {
-            let m = if arch == "leaky" { leaky() } else { gru() };
+            let m = if arch.starts_with("leaky") {
+                leaky()
+            } else {
+                gru()
+            };
             let ro = m.rollout(&inputs(), B, T, None).unwrap();
-            let $g = GlobalNtk::new(m.as_ref(), &ro);
+            let precision = if arch.ends_with("-f32") {
+                Precision::F32
+            } else {
+                Precision::F64
+            };
+            let $g = GlobalNtk::new(m.as_ref(), &ro)
+                .with_precision(precision)
+                .unwrap();
             let (op, per_probe) = $build;
             let x = probes(ro.state_dim());
             let mut y = Mat::zeros(ro.state_dim(), K);
@@ -102,11 +131,12 @@ macro_rules! op_bench {
 
 // K by autodiff (J_θ J_θ*) costs the same flops as the core by PAPER.md §5.12's count, so its row
 // uses the core's flop model.
-op_bench!(k_core_block32, g => { let k = g.k().unwrap(); let f = k.flops_per_probe(); (k, f) });
-op_bench!(k_autodiff_block32, g => (g.k_autodiff().unwrap(), g.k().unwrap().flops_per_probe()));
-op_bench!(p_block32, g => { let p = g.p(); let f = p.flops_per_probe(); (p, f) });
-op_bench!(p_star_block32, g => { let p = g.p(); let f = p.flops_per_probe(); (Adjoint(p), f) });
-op_bench!(ntk_block32, g => { let n = g.ntk().unwrap(); let f = n.flops_per_probe(); (n, f) });
+const BOTH: [&str; 4] = ["leaky", "gru", "leaky-f32", "gru-f32"];
+op_bench!(k_core_block32, BOTH, g => { let k = g.k().unwrap(); let f = k.flops_per_probe(); (k, f) });
+op_bench!(k_autodiff_block32, ["leaky", "gru"], g => (g.k_autodiff().unwrap(), g.k().unwrap().flops_per_probe()));
+op_bench!(p_block32, BOTH, g => { let p = g.p(); let f = p.flops_per_probe(); (p, f) });
+op_bench!(p_star_block32, BOTH, g => { let p = g.p(); let f = p.flops_per_probe(); (Adjoint(p), f) });
+op_bench!(ntk_block32, BOTH, g => { let n = g.ntk().unwrap(); let f = n.flops_per_probe(); (n, f) });
 
 // The attention block at F12's full-preset size: B = 15 sequences of T = 50 tokens, d_in = 1000
 // (the sweep's largest), d_model 64, MLP 128, 1 head: V has 576 channels, n = 432,000.

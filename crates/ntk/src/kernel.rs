@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use faer::{Mat, MatMut, MatRef};
 use gentk_linalg::kernels::{gemm, gemm_par, with_buffer};
-use gentk_linalg::{LinearOp, Shape};
+use gentk_linalg::scalar::{narrow_block, narrow_mat, widen_block};
+use gentk_linalg::{LinearOp, Real, Shape};
 use gentk_models::rollout::for_columns;
 use gentk_models::{Rollout, SiteFactor, StepModel, WeightSite};
 
@@ -46,6 +47,45 @@ impl SiteGroup {
             false,
         );
         g
+    }
+}
+
+/// The matrices one application of a group reads, in the scalar the core runs in: the f64 group
+/// itself, or its f32 copy ([`LowGroup`]).
+trait GroupMats<T> {
+    fn sites(&self) -> &Mat<T>;
+    fn sites_t(&self) -> &Mat<T>;
+    fn factor_t(&self) -> Option<&Mat<T>>;
+}
+
+impl GroupMats<f64> for SiteGroup {
+    fn sites(&self) -> &Mat<f64> {
+        &self.sites
+    }
+    fn sites_t(&self) -> &Mat<f64> {
+        &self.sites_t
+    }
+    fn factor_t(&self) -> Option<&Mat<f64>> {
+        self.factor_t.as_ref()
+    }
+}
+
+/// A site group's matrices rounded to f32 (the single-precision mode).
+struct LowGroup {
+    sites: Mat<f32>,
+    sites_t: Mat<f32>,
+    factor_t: Option<Mat<f32>>,
+}
+
+impl GroupMats<f32> for LowGroup {
+    fn sites(&self) -> &Mat<f32> {
+        &self.sites
+    }
+    fn sites_t(&self) -> &Mat<f32> {
+        &self.sites_t
+    }
+    fn factor_t(&self) -> Option<&Mat<f32>> {
+        self.factor_t.as_ref()
     }
 }
 
@@ -132,6 +172,8 @@ pub fn site_groups(sites: Vec<WeightSite>, subset: Option<&[&str]>) -> Vec<SiteG
 /// K by the Kronecker-core fast path.
 pub struct KroneckerCore {
     groups: Vec<SiteGroup>,
+    /// The groups in f32 when the core runs in single precision.
+    low: Option<Vec<LowGroup>>,
     batch: usize,
     time: usize,
     hidden: usize,
@@ -168,11 +210,41 @@ impl KroneckerCore {
     ) -> Self {
         KroneckerCore {
             groups: site_groups(sites, subset),
+            low: None,
             batch,
             time,
             hidden,
             shape: Shape::state(batch, time, hidden),
         }
+    }
+
+    /// The same K applied in single precision: f32 copies of the site matrices and D factors,
+    /// f32 GEMMs, f64 in and out.
+    pub fn single_precision(mut self) -> Self {
+        self.low = Some(
+            self.groups
+                .iter()
+                .map(|g| LowGroup {
+                    sites: narrow_mat(g.sites.as_ref()),
+                    sites_t: narrow_mat(g.sites_t.as_ref()),
+                    factor_t: g.factor_t.as_ref().map(|f| narrow_mat(f.as_ref())),
+                })
+                .collect(),
+        );
+        self
+    }
+
+    /// Whether K runs in single precision.
+    pub fn is_single_precision(&self) -> bool {
+        self.low.is_some()
+    }
+
+    /// K on a column-major f32 block (k probes), the single-precision core; `None` when the core
+    /// was not built with [`KroneckerCore::single_precision`].
+    pub fn apply_f32(&self, x: MatRef<'_, f32>, y: MatMut<'_, f32>) -> Option<()> {
+        let low = self.low.as_deref()?;
+        for_columns(x, y, |q, out| self.apply_one(low, q, out));
+        Some(())
     }
 
     /// The groups (site matrices and D factors), e.g. for the Gram G and its modes.
@@ -195,10 +267,10 @@ impl KroneckerCore {
     /// K q for one probe (flattened `[B, T, H]`) into `out` (overwritten). Works on Qᵀ, the probe's
     /// memory seen as an H x N column-major matrix, so no copies: (K_w q)ᵀ = 𝒟(((𝒟 Qᵀ) S) Sᵀ).
     /// Intermediates come from the per-thread buffer pool.
-    fn apply_one(&self, q: &[f64], out: &mut [f64]) {
+    fn apply_one<T: Real, G: GroupMats<T>>(&self, mats: &[G], q: &[T], out: &mut [T]) {
         let (h, tt, bsz) = (self.hidden, self.time, self.batch);
-        out.iter_mut().for_each(|v| *v = 0.0);
-        for g in &self.groups {
+        out.iter_mut().for_each(|v| *v = T::default());
+        for (g, gm) in self.groups.iter().zip(mats) {
             let ns = g.steps.len();
             let nw = bsz * ns;
             let full = g.steps.start == 0 && g.steps.end == tt;
@@ -212,7 +284,7 @@ impl KroneckerCore {
                 hc * d,
                 if scalar && full { 0 } else { hc * nw },
             ];
-            with_buffer(lens.iter().sum(), |buf| {
+            with_buffer(lens.iter().sum(), |buf: &mut [T]| {
                 let (gbuf, rest) = buf.split_at_mut(lens[0]);
                 let (sbuf, rest) = rest.split_at_mut(lens[1]);
                 let (mbuf, zbuf) = rest.split_at_mut(lens[2]);
@@ -234,7 +306,7 @@ impl KroneckerCore {
                     MatRef::from_column_major_slice(&*gbuf, h, nw)
                 }
                 .subrows(ch.start, hc);
-                let yt = match &g.factor_t {
+                let yt = match gm.factor_t() {
                     Some(dt) => {
                         for (r, col) in sbuf.chunks_exact_mut(hc).enumerate() {
                             let dr = &dt.col_as_slice(r)[ch.clone()];
@@ -256,17 +328,17 @@ impl KroneckerCore {
                     }
                     None => qt,
                 };
-                let scale = match g.factor {
+                let scale = T::of(match g.factor {
                     SiteFactor::Scalar(c) => c * c,
                     SiteFactor::Diagonal(_) => 1.0,
-                };
+                });
                 let mut mt = MatMut::from_column_major_slice_mut(mbuf, hc, d);
-                gemm(mt.as_mut(), yt, g.sites.as_ref(), 1.0, false);
+                gemm(mt.as_mut(), yt, gm.sites().as_ref(), T::of(1.0), false);
                 if scalar && full {
                     gemm(
                         MatMut::from_column_major_slice_mut(out, h, nw).subrows_mut(ch.start, hc),
                         mt.as_ref(),
-                        g.sites_t.as_ref(),
+                        gm.sites_t().as_ref(),
                         scale,
                         true,
                     );
@@ -275,15 +347,15 @@ impl KroneckerCore {
                 gemm(
                     MatMut::from_column_major_slice_mut(&mut *zbuf, hc, nw),
                     mt.as_ref(),
-                    g.sites_t.as_ref(),
+                    gm.sites_t().as_ref(),
                     scale,
                     false,
                 );
                 for (r, zc) in zbuf.chunks_exact(hc).enumerate() {
                     let s = (r / ns) * tt + g.steps.start + r % ns;
                     let col = &mut out[s * h + ch.start..s * h + ch.end];
-                    match &g.factor_t {
-                        None => col.iter_mut().zip(zc).for_each(|(v, z)| *v += z),
+                    match gm.factor_t() {
+                        None => col.iter_mut().zip(zc).for_each(|(v, z)| *v += *z),
                         Some(dt) => {
                             let dr = &dt.col_as_slice(r)[ch.clone()];
                             for i in 0..hc {
@@ -299,7 +371,17 @@ impl KroneckerCore {
     /// K on a block: probes in parallel (each probe's result is independent of the others, so the
     /// bits do not depend on the thread count), two GEMMs per site group and probe.
     fn apply(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
-        for_columns(x, y, |q, out| self.apply_one(q, out));
+        match self.low.as_deref() {
+            None => for_columns(x, y, |q, out| self.apply_one(&self.groups, q, out)),
+            Some(low) => for_columns(x, y, |q, out| {
+                with_buffer(2 * q.len(), |buf: &mut [f32]| {
+                    let (q32, o32) = buf.split_at_mut(q.len());
+                    narrow_block(MatRef::from_column_major_slice(q, q.len(), 1), q32);
+                    self.apply_one(low, q32, o32);
+                    widen_block(o32, MatMut::from_column_major_slice_mut(out, q.len(), 1));
+                })
+            }),
+        }
     }
 }
 

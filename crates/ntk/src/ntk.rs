@@ -2,10 +2,13 @@
 //! autodiff), NTK_S = P K P* (and the independent full-model path (P J_θ)(P J_θ)*), P P*, the output
 //! NTK, and the weight-site Gram's modes.
 
+use std::sync::Arc;
+
 use faer::{Mat, MatMut, MatRef};
-use gentk_linalg::kernels::{par_columns_chunked, with_buffer};
-use gentk_linalg::{Adjoint, Compose, Dense, Gram, Identity, Kron, LinearOp, Shape};
-use gentk_models::{AttentionBlock, AttentionTape, Readout, Rollout, StepModel};
+use gentk_linalg::kernels::{par_columns_chunked, with_buffer, with_scratch};
+use gentk_linalg::{Adjoint, Compose, Dense, Gram, Identity, Kron, LinearOp, Precision, Shape};
+use gentk_models::recursion::{propagate_adjoint_op, propagate_op};
+use gentk_models::{AttentionBlock, AttentionTape, FactoredStep, Readout, Rollout, StepModel};
 
 use crate::error::{NtkError, Result};
 use crate::jacobian::ParamJacobian;
@@ -34,6 +37,14 @@ impl<A: LinearOp> LinearOp for SelfAdjoint<A> {
     }
 }
 
+fn view(s: &[f32], n: usize, c: usize) -> MatRef<'_, f32> {
+    MatRef::from_column_major_slice(s, n, c)
+}
+
+fn view_mut(s: &mut [f32], n: usize, c: usize) -> MatMut<'_, f32> {
+    MatMut::from_column_major_slice_mut(s, n, c)
+}
+
 /// NTK_S = P K P* with K by its Kronecker core, fused per probe chunk: each chunk runs P*, K and
 /// P back to back on one core (P*'s result lands in the output block, K's in a pooled n x chunk
 /// buffer), so no full-size intermediate is allocated and one parallel region covers the block.
@@ -43,6 +54,23 @@ pub struct NtkState<'a> {
 }
 
 impl NtkState<'_> {
+    /// K on an f32 block: the core's f32 groups (built with P's factors by
+    /// [`GlobalNtk::with_precision`]), or, should they be missing, the f64 core on a widened copy.
+    fn k_f32(&self, x: MatRef<'_, f32>, mut y: MatMut<'_, f32>) {
+        if self.k.apply_f32(x, y.as_mut()).is_some() {
+            return;
+        }
+        let (n, c) = (x.nrows(), x.ncols());
+        with_buffer(2 * n * c, |d: &mut [f64]| {
+            let (u, v) = d.split_at_mut(n * c);
+            let mut um = MatMut::from_column_major_slice_mut(u, n, c);
+            um.copy_from(Mat::from_fn(n, c, |i, j| f64::from(x[(i, j)])));
+            let vm = MatMut::from_column_major_slice_mut(v, n, c);
+            self.k.apply_block(um.as_ref(), vm);
+            let v = MatRef::from_column_major_slice(&d[n * c..], n, c);
+            y.copy_from(Mat::from_fn(n, c, |i, j| v[(i, j)] as f32));
+        });
+    }
     /// Probes per chunk for a block of `k`: at most [`PROBE_CHUNK`] and at least two chunks when
     /// k > 1 (both cores busy); a function of `k` only, so the bits never depend on the thread
     /// count.
@@ -68,6 +96,20 @@ impl LinearOp for NtkState<'_> {
     }
     fn apply_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
         let n = x.nrows();
+        if let Some(f) = self.p.factors_f32() {
+            // Single precision: P* reads the f64 chunk and writes f32, K runs in f32 between two
+            // pooled n x chunk f32 buffers (both fully overwritten, so not zeroed), P reads f32
+            // and writes the f64 result.
+            return par_columns_chunked(x, y, Self::chunk(x.ncols()), |xc, yc| {
+                let c = xc.ncols();
+                with_scratch(2 * n * c, |buf: &mut [f32]| {
+                    let (a, b) = buf.split_at_mut(n * c);
+                    propagate_adjoint_op(f, xc, view_mut(a, n, c));
+                    self.k_f32(view(a, n, c), view_mut(b, n, c));
+                    propagate_op(f, view(b, n, c), yc);
+                })
+            });
+        }
         par_columns_chunked(x, y, Self::chunk(x.ncols()), |xc, mut yc| {
             let c = xc.ncols();
             self.p.apply_adjoint_block(xc, yc.as_mut());
@@ -98,6 +140,8 @@ pub type OutputNtk<'a> =
 pub struct GlobalNtk<'a> {
     src: Source<'a>,
     subset: Option<Vec<String>>,
+    /// The step factors in f32 when the operators run in single precision.
+    low: Option<Arc<FactoredStep<f32>>>,
 }
 
 impl<'a> GlobalNtk<'a> {
@@ -115,7 +159,47 @@ impl<'a> GlobalNtk<'a> {
 
     /// The operators of any source.
     pub fn of(src: Source<'a>) -> Self {
-        GlobalNtk { src, subset: None }
+        GlobalNtk {
+            src,
+            subset: None,
+            low: None,
+        }
+    }
+
+    /// Runs P, P*, K and NTK_S (and everything built on them: P P*, the output NTK) in `precision`.
+    /// f32: the rollout's step factors and the site groups are rounded to f32 once and the GEMMs
+    /// and recursions run in f32; operators keep f64 inputs and outputs, so estimators reduce in
+    /// f64. J_θ, P⁻¹ and the autodiff K stay in f64. The attention block has no f32 path.
+    pub fn with_precision(mut self, precision: Precision) -> Result<Self> {
+        self.low = match (precision, self.src) {
+            (Precision::F64, _) => None,
+            (Precision::F32, Source::Step { model, ro }) => {
+                let f = model.step_factors(ro).ok_or_else(|| {
+                    NtkError::Invalid(format!(
+                        "precision = \"f32\" is not available for the {} model",
+                        model.arch()
+                    ))
+                })?;
+                Some(Arc::new(f.cast::<f32>()))
+            }
+            (Precision::F32, Source::Attention { .. }) => {
+                return Err(NtkError::Invalid(
+                    "precision = \"f32\" is implemented for step models (RNNs, GRU, MLPs), \
+                     not the attention block"
+                        .into(),
+                ));
+            }
+        };
+        Ok(self)
+    }
+
+    /// The precision the operators run in.
+    pub fn precision(&self) -> Precision {
+        if self.low.is_some() {
+            Precision::F32
+        } else {
+            Precision::F64
+        }
     }
 
     /// Restricts K, J_θ and the NTK to the named tensors (e.g. only `rnn.weight_hh_l0`).
@@ -141,7 +225,11 @@ impl<'a> GlobalNtk<'a> {
 
     /// P.
     pub fn p(&self) -> Propagation<'a> {
-        Propagation::of(self.src)
+        let p = Propagation::of(self.src);
+        match &self.low {
+            Some(f) => p.single_precision(f.clone()),
+            None => p,
+        }
     }
     /// P⁻¹ (with the correct adjoint); a step model's only (the attention block's P maps
     /// pre-activations to V and has no recursion to invert).
@@ -166,13 +254,11 @@ impl<'a> GlobalNtk<'a> {
             }
         }
         let (b, t, h) = self.src.dims();
-        Ok(KroneckerCore::from_sites(
-            self.src.weight_sites(),
-            subset.as_deref(),
-            b,
-            t,
-            h,
-        ))
+        let k = KroneckerCore::from_sites(self.src.weight_sites(), subset.as_deref(), b, t, h);
+        Ok(match self.low {
+            Some(_) => k.single_precision(),
+            None => k,
+        })
     }
     /// K = J_θ J_θ* (the autodiff reference).
     pub fn k_autodiff(&self) -> Result<Gram<ParamJacobian<'a>>> {

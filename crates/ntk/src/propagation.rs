@@ -4,12 +4,16 @@
 //! Step Jacobians are never materialised: each step applies the model's JVP/VJP to an H x (k·B)
 //! block (column p·B + b = probe p, trial b), so all trials and probes of a step are one GEMM.
 
+use std::sync::Arc;
+
 use faer::{Mat, MatMut, MatRef};
 use gentk_linalg::kernels::par_columns_chunked;
 use gentk_linalg::{LinearOp, Shape};
-use gentk_models::recursion::{gather, propagate, propagate_adjoint, scatter};
+use gentk_models::recursion::{
+    gather, propagate, propagate_adjoint, propagate_adjoint_op, propagate_op, scatter,
+};
 use gentk_models::rollout::for_columns;
-use gentk_models::{Rollout, StepModel};
+use gentk_models::{FactoredStep, Rollout, StepModel};
 
 use crate::source::Source;
 
@@ -25,11 +29,25 @@ fn backward(m: &dyn StepModel, ro: &Rollout, x: MatRef<'_, f64>, y: MatMut<'_, f
     par_columns_chunked(x, y, PROBE_CHUNK, |xc, yc| propagate_adjoint(m, ro, xc, yc));
 }
 
+/// P or P* on f64 columns through the f32 step factors: each step block is rounded to f32 as it
+/// is gathered and widened as it is scattered, so no full-size f32 copy is made.
+fn single(f: &FactoredStep<f32>, x: MatRef<'_, f64>, y: MatMut<'_, f64>, adjoint: bool) {
+    par_columns_chunked(x, y, PROBE_CHUNK, |xc, yc| {
+        if adjoint {
+            propagate_adjoint_op(f, xc, yc);
+        } else {
+            propagate_op(f, xc, yc);
+        }
+    });
+}
+
 /// P: state → state (for the attention block, pre-activation injections → V, one probe per
 /// parallel work item).
 pub struct Propagation<'a> {
     src: Source<'a>,
     shape: Shape,
+    /// The step factors in f32 when P runs in single precision.
+    low: Option<Arc<FactoredStep<f32>>>,
 }
 
 impl<'a> Propagation<'a> {
@@ -42,7 +60,17 @@ impl<'a> Propagation<'a> {
         Propagation {
             shape: src.state_shape(),
             src,
+            low: None,
         }
+    }
+    /// The same P run in single precision through a rollout's f32 step factors.
+    pub fn single_precision(mut self, factors: Arc<FactoredStep<f32>>) -> Self {
+        self.low = Some(factors);
+        self
+    }
+    /// The f32 step factors, when P runs in single precision.
+    pub fn factors_f32(&self) -> Option<&FactoredStep<f32>> {
+        self.low.as_deref()
     }
 }
 
@@ -61,6 +89,9 @@ impl LinearOp for Propagation<'_> {
         &self.shape
     }
     fn apply_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+        if let Some(f) = &self.low {
+            return single(f, x, y, false);
+        }
         match self.src {
             Source::Step { model, ro } => forward(model, ro, x, y),
             Source::Attention { block, tape } => {
@@ -69,6 +100,9 @@ impl LinearOp for Propagation<'_> {
         }
     }
     fn apply_adjoint_block(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>) {
+        if let Some(f) = &self.low {
+            return single(f, x, y, true);
+        }
         match self.src {
             Source::Step { model, ro } => backward(model, ro, x, y),
             Source::Attention { block, tape } => {

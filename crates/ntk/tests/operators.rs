@@ -739,3 +739,114 @@ fn flop_model_matches_the_cost_table() {
         6 * ((T - 1) * B) as u64 * h * h
     );
 }
+
+#[test]
+fn single_precision_operators_agree_with_f64_to_single_precision_error() {
+    // precision = "f32": P, P*, K and NTK_S from f32 factors and f32 GEMMs, f64 in and out. Each
+    // dense matrix within a few hundred f32 ulps of the f64 one (and not equal to it: the f32
+    // path must actually run), and NTK_S symmetric to the same level.
+    let eps32 = f64::from(f32::EPSILON);
+    for (name, m) in models() {
+        let ro = m.run(&randn(B * T * NX, 61), Some(&randn(B * H, 62)));
+        let g64 = GlobalNtk::new(m.sm(), &ro);
+        let g32 = GlobalNtk::new(m.sm(), &ro)
+            .with_precision(Precision::F32)
+            .unwrap();
+        assert_eq!(g32.precision(), Precision::F32);
+        let pairs = [
+            (
+                "P",
+                materialize(&g64.p(), 4096).unwrap(),
+                materialize(&g32.p(), 4096).unwrap(),
+            ),
+            (
+                "K",
+                materialize(&g64.k().unwrap(), 4096).unwrap(),
+                materialize(&g32.k().unwrap(), 4096).unwrap(),
+            ),
+            (
+                "NTK_S",
+                materialize(&g64.ntk().unwrap(), 4096).unwrap(),
+                materialize(&g32.ntk().unwrap(), 4096).unwrap(),
+            ),
+            (
+                "P P*",
+                materialize(&g64.pp_star(), 4096).unwrap(),
+                materialize(&g32.pp_star(), 4096).unwrap(),
+            ),
+        ];
+        for (what, a, b) in &pairs {
+            let e = rel(a, b);
+            assert!(
+                e < 300.0 * eps32 && e > 1e-12,
+                "{name}: {what} f32 vs f64 rel {e:e}"
+            );
+        }
+        let n32 = &pairs[2].2;
+        let asym = rel(n32, &n32.transpose().to_owned());
+        assert!(asym < 300.0 * eps32, "{name}: f32 NTK_S asymmetry {asym:e}");
+        // The fused f32 block equals the f32 factors composed one by one.
+        let (p, k) = (&pairs[0].2, &pairs[1].2);
+        let composed = p * k * p.transpose();
+        assert!(
+            rel(&composed, n32) < 300.0 * eps32,
+            "{name}: fused f32 NTK_S vs P K P*"
+        );
+    }
+}
+
+#[test]
+fn single_precision_blocks_are_bit_identical_for_any_thread_count() {
+    let (name, m) = models().swap_remove(6);
+    assert_eq!(name, "gru");
+    let ro = m.run(&randn(B * T * NX, 71), None);
+    let g = GlobalNtk::new(m.sm(), &ro)
+        .with_precision(Precision::F32)
+        .unwrap();
+    let n = ro.state_dim();
+    let x = Mat::from_fn(n, 37, |i, j| ((i * 31 + j * 17) % 23) as f64 / 23.0 - 0.5);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let (ntk, p) = (g.ntk().unwrap(), g.p());
+            let mut y = Mat::zeros(n, 37);
+            ntk.apply_block(x.as_ref(), y.as_mut());
+            let mut z = Mat::zeros(n, 37);
+            p.apply_adjoint_block(x.as_ref(), z.as_mut());
+            (y, z)
+        })
+    };
+    let (a, b) = (run(1), run(2));
+    let bits = |m: &Mat<f64>| -> Vec<u64> {
+        (0..m.ncols())
+            .flat_map(|j| (0..m.nrows()).map(move |i| (i, j)))
+            .map(|(i, j)| m[(i, j)].to_bits())
+            .collect()
+    };
+    assert_eq!(
+        bits(&a.0),
+        bits(&b.0),
+        "f32 NTK_S block depends on the thread count"
+    );
+    assert_eq!(
+        bits(&a.1),
+        bits(&b.1),
+        "f32 P* block depends on the thread count"
+    );
+}
+
+#[test]
+fn single_precision_is_refused_for_the_attention_block() {
+    let (_, cfg) = attention_variants().swap_remove(0);
+    let blk = AttentionBlock::init(cfg.clone(), 21).unwrap();
+    let tape = blk.forward(&randn(2 * 3 * cfg.d_input, 22), 2, 3).unwrap();
+    let e = GlobalNtk::attention(&blk, &tape)
+        .with_precision(Precision::F32)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("attention"), "{e}");
+}

@@ -438,9 +438,117 @@ pub fn diff(a: &Table, b: &Table, rtol: f64, atol: f64) -> Vec<String> {
     out
 }
 
+/// How far one statistic's values moved between two tables of the same rows (`gentk diff
+/// --by-statistic`): the reviewer's view of a precision or version change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatDelta {
+    /// (measure, operator, statistic) of the group.
+    pub key: [String; 3],
+    /// Rows in the group with a finite value on both sides.
+    pub rows: usize,
+    /// max |a − b|.
+    pub max_abs: f64,
+    /// max |a − b| / max |b|: normwise, robust to entries near zero.
+    pub normwise: f64,
+    /// max over rows with b ≠ 0 of |a − b| / |b|.
+    pub max_rel: f64,
+}
+
+/// Per (measure, operator, statistic) deltas of the `value` column, rows paired by position;
+/// `None` when the tables do not share their columns and row count (or have no such columns).
+pub fn deltas_by_statistic(a: &Table, b: &Table) -> Option<Vec<StatDelta>> {
+    if a.columns != b.columns || a.rows.len() != b.rows.len() {
+        return None;
+    }
+    let col = |n: &str| a.columns.iter().position(|c| c == n);
+    let (m, o, st, v) = (
+        col("measure")?,
+        col("operator")?,
+        col("statistic")?,
+        col("value")?,
+    );
+    let text = |c: &Cell| match c {
+        Cell::S(Some(s)) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut out: Vec<(StatDelta, f64)> = Vec::new();
+    for (ra, rb) in a.rows.iter().zip(&b.rows) {
+        let (Cell::F(Some(x)), Cell::F(Some(y))) = (&ra[v], &rb[v]) else {
+            continue;
+        };
+        if !(x.is_finite() && y.is_finite()) {
+            continue;
+        }
+        let key = [text(&rb[m]), text(&rb[o]), text(&rb[st])];
+        let i = match out.iter().position(|(d, _)| d.key == key) {
+            Some(i) => i,
+            None => {
+                out.push((
+                    StatDelta {
+                        key,
+                        rows: 0,
+                        max_abs: 0.0,
+                        normwise: 0.0,
+                        max_rel: 0.0,
+                    },
+                    0.0,
+                ));
+                out.len() - 1
+            }
+        };
+        let (d, scale) = &mut out[i];
+        let e = (x - y).abs();
+        d.rows += 1;
+        d.max_abs = d.max_abs.max(e);
+        *scale = scale.max(y.abs());
+        if *y != 0.0 {
+            d.max_rel = d.max_rel.max(e / y.abs());
+        }
+    }
+    Some(
+        out.into_iter()
+            .map(|(mut d, scale)| {
+                d.normwise = if scale > 0.0 { d.max_abs / scale } else { 0.0 };
+                d
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deltas_group_by_statistic_and_separate_normwise_from_elementwise() {
+        let t = |vals: &[(&str, f64)]| Table {
+            columns: ["measure", "operator", "statistic", "value"]
+                .map(String::from)
+                .to_vec(),
+            rows: vals
+                .iter()
+                .map(|(st, v)| {
+                    vec![
+                        Cell::S(Some("m".into())),
+                        Cell::S(Some("ntk".into())),
+                        Cell::S(Some(st.to_string())),
+                        Cell::F(Some(*v)),
+                    ]
+                })
+                .collect(),
+        };
+        let a = t(&[("trace", 10.0), ("trace", 1e-6), ("fro2", 4.0)]);
+        let b = t(&[("trace", 10.5), ("trace", 2e-6), ("fro2", 4.0)]);
+        let d = deltas_by_statistic(&a, &b).unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].key[2], "trace");
+        assert_eq!(d[0].rows, 2);
+        assert!((d[0].max_abs - 0.5).abs() < 1e-15);
+        assert!((d[0].normwise - 0.5 / 10.5).abs() < 1e-15);
+        assert!((d[0].max_rel - 0.5).abs() < 1e-15, "{}", d[0].max_rel);
+        assert_eq!((d[1].max_abs, d[1].max_rel), (0.0, 0.0));
+        assert!(deltas_by_statistic(&a, &t(&[("trace", 1.0)])).is_none());
+    }
 
     #[test]
     fn non_finite_values_round_trip_through_json() {

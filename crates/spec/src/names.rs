@@ -282,6 +282,27 @@ names! {
 }
 
 names! {
+    /// The precision the NTK operators run in (`model.precision`): `f64` (the default) or `f32`
+    /// (single-precision data and GEMMs inside P, P*, K and NTK_S; f64 inputs, outputs and
+    /// estimator reductions; training, rollouts, J_θ and P⁻¹ stay f64).
+    #[derive(Default)]
+    Precision {
+        /// Double precision throughout.
+        #[default]
+        F64 = "f64",
+        /// Single precision inside the operators.
+        F32 = "f32",
+    }
+}
+
+impl Precision {
+    /// Whether this is the default (omitted from cache keys, so f64 entries keep their keys).
+    pub fn is_f64(&self) -> bool {
+        *self == Precision::F64
+    }
+}
+
+names! {
     /// The attention block's positional term (`model.positional`, PAPER §6.5).
     PositionalKind {
         /// None (the main panels).

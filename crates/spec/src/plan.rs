@@ -348,6 +348,13 @@ pub fn validate(spec: &Spec) -> Result<(TaskConfig, PointDims), Invalid> {
             format!("arch `{}` needs depth ≥ 1", model.arch),
         ));
     }
+    if model.precision == crate::names::Precision::F32 && model.arch == Arch::Attention {
+        return Err(Invalid::new(
+            key("model.precision"),
+            "precision = \"f32\" is implemented for the step models (RNNs, GRU, MLPs), not arch \
+             `attention`",
+        ));
+    }
     if spec.task.batch == 0 {
         return Err(Invalid::new(key("task.batch"), "must be ≥ 1"));
     }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::names::{
     Arch, Colormap, Estimator, Legend, Operator, OptimizerKind, PlotKind, PlotTable,
-    PositionalKind, Statistic, TargetCase, TeacherCase, TraceMethod, TrainLoss, Variant,
+    PositionalKind, Precision, Statistic, TargetCase, TeacherCase, TraceMethod, TrainLoss, Variant,
 };
 
 /// A whole spec file (after preset resolution).
@@ -118,6 +118,10 @@ pub struct ModelSpec {
     /// for k < this (PAPER §6.5; needs d_input = 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fourier_features: Option<usize>,
+    /// The precision P, P*, K and NTK_S run in (default f64; `f32` for step models only). Left out
+    /// of the serialised spec when f64, so the f64 cache keys are unchanged.
+    #[serde(default, skip_serializing_if = "Precision::is_f64")]
+    pub precision: Precision,
 }
 
 impl ModelSpec {

@@ -254,6 +254,22 @@ impl StepModel for Gru {
         6 * (self.cfg.hidden as u64).pow(2)
     }
 
+    /// A_t = diag(ζ_t) + [d_r | d_ζ | d_n̂] ⊙ W_hh (three output-side gates on the stacked W_hh).
+    fn step_factors(&self, ro: &Rollout) -> Option<crate::factored::FactoredStep<f64>> {
+        use crate::factored::{FactoredStep, GateSide, Skip, interleave};
+        let h = self.cfg.hidden;
+        let parts = [&ro.tape[DR][..], &ro.tape[DZ][..], &ro.tape[DNH][..]];
+        Some(FactoredStep::new(
+            (ro.batch, ro.time, h),
+            GateSide::Out,
+            Skip::Sites(ro.tape[ZETA].clone()),
+            3,
+            interleave(&parts, h, 1.0),
+            vec![tensor_matrix(self.params.values(), &self.e_hh)],
+            vec![Some(0); ro.time],
+        ))
+    }
+
     /// δz = d_r ⊙ (δa_ir + δa_hr) + d_ζ ⊙ (δa_iz + δa_hz) + d_n ⊙ δa_in + d_n̂ ⊙ δa_hn, where
     /// δa_i = X δW_ihᵀ + δb_ih and δa_h = Z_prev δW_hhᵀ + δb_hh.
     fn param_jvp(&self, ro: &Rollout, dtheta: &[f64], out: &mut [f64]) {

@@ -270,6 +270,21 @@ impl StepModel for LeakyRnn {
         2 * (self.cfg.hidden as u64).pow(2)
     }
 
+    /// A_t = (1−dt) I + W_hh diag(dt·φ'(z_t)): an input-side gate.
+    fn step_factors(&self, ro: &Rollout) -> Option<crate::factored::FactoredStep<f64>> {
+        use crate::factored::{FactoredStep, GateSide, Skip, interleave};
+        let (h, dt) = (self.cfg.hidden, self.cfg.dt);
+        Some(FactoredStep::new(
+            (ro.batch, ro.time, h),
+            GateSide::In,
+            Skip::Const(1.0 - dt),
+            1,
+            interleave(&[&ro.tape[DPHI]], h, dt),
+            vec![tensor_matrix(self.params.values(), &self.e_hh)],
+            vec![Some(0); ro.time],
+        ))
+    }
+
     /// δz = dt(Φ δWᵀ + X δW_inᵀ + 1 δbᵀ) at all sites.
     fn param_jvp(&self, ro: &Rollout, dtheta: &[f64], out: &mut [f64]) {
         let (n, h, dt) = (ro.sites(), self.cfg.hidden, self.cfg.dt);

@@ -337,6 +337,27 @@ impl StepModel for Mlp {
         2 * (self.cfg.width as u64).pow(2)
     }
 
+    /// A_0 = 0; A_ℓ = [I if residual] + diag(act'(u_ℓ)) W_ℓ: one output-side gate, a weight per
+    /// layer.
+    fn step_factors(&self, ro: &Rollout) -> Option<crate::factored::FactoredStep<f64>> {
+        use crate::factored::{FactoredStep, GateSide, Skip, interleave};
+        let h = self.cfg.width;
+        let layers = (1..ro.time).map(|l| tensor_matrix(self.params.values(), &self.w[l]));
+        Some(FactoredStep::new(
+            (ro.batch, ro.time, h),
+            GateSide::Out,
+            if self.cfg.residual {
+                Skip::Const(1.0)
+            } else {
+                Skip::None
+            },
+            1,
+            interleave(&[&ro.tape[0]], h, 1.0),
+            layers.collect(),
+            (0..ro.time).map(|l| l.checked_sub(1)).collect(),
+        ))
+    }
+
     fn state_vjp(&self, ro: &Rollout, t: usize, w: MatRef<'_, f64>, mut out: MatMut<'_, f64>) {
         let h = self.cfg.width;
         if t == 0 {

@@ -161,6 +161,21 @@ impl StepModel for TanhRnn {
         2 * (self.cfg.hidden as u64).pow(2)
     }
 
+    /// A_t = diag(act'(a_t)) W_hh: one output-side gate.
+    fn step_factors(&self, ro: &Rollout) -> Option<crate::factored::FactoredStep<f64>> {
+        use crate::factored::{FactoredStep, GateSide, Skip, interleave};
+        let h = self.cfg.hidden;
+        Some(FactoredStep::new(
+            (ro.batch, ro.time, h),
+            GateSide::Out,
+            Skip::None,
+            1,
+            interleave(&[&ro.tape[D]], h, 1.0),
+            vec![tensor_matrix(self.params.values(), &self.e_hh)],
+            vec![Some(0); ro.time],
+        ))
+    }
+
     fn state_vjp(&self, ro: &Rollout, t: usize, w: MatRef<'_, f64>, out: MatMut<'_, f64>) {
         let h = self.cfg.hidden;
         let tmp = Mat::from_fn(h, w.ncols(), |i, j| {

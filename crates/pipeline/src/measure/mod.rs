@@ -341,12 +341,22 @@ pub(crate) struct Snapshot<'a> {
 }
 
 impl Snapshot<'_> {
-    fn ntk(&self) -> GlobalNtk<'_> {
+    /// The operators of this snapshot, in the spec's precision.
+    fn ntk(&self) -> Result<GlobalNtk<'_>> {
         let g = GlobalNtk::new(self.built.sm(), self.ro);
-        match self.subset {
+        let g = match self.subset {
             Some(names) => g.with_subset(names),
             None => g,
-        }
+        };
+        Ok(g.with_precision(precision(self.spec))?)
+    }
+}
+
+/// The precision the spec's operators run in.
+pub(crate) fn precision(spec: &Spec) -> gentk_linalg::Precision {
+    match spec.model.precision {
+        gentk_spec::names::Precision::F64 => gentk_linalg::Precision::F64,
+        gentk_spec::names::Precision::F32 => gentk_linalg::Precision::F32,
     }
 }
 
@@ -368,15 +378,15 @@ fn measure_snapshot(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Vec<Row
         (_, S::TargetRayleigh | S::AlignmentInit) => rows_of(m, seed, vec![special(s, m, mseed)?]),
         (O::Gram, S::TimeSpectrum) => {
             let values = gentk_linalg::kernels::sym_eigvals_desc(
-                checks::site_gram(&s.ntk(), s.ro)?.as_ref(),
+                checks::site_gram(&s.ntk()?, s.ro)?.as_ref(),
             )?;
             spectrum_rows(m, seed, values, 0)
         }
         (_, S::TimeSpectrum | S::TemporalModes | S::TemporalModesWeighted | S::WeightedModes) => {
-            ntk_rows(&s.ntk(), m, seed, mseed)?
+            ntk_rows(&s.ntk()?, m, seed, mseed)?
         }
         (_, st) if checks::handles(st) => {
-            rows_of(m, seed, checks::measure(s.spec, &s.ntk(), s.ro, m, mseed)?)
+            rows_of(m, seed, checks::measure(s.spec, &s.ntk()?, s.ro, m, mseed)?)
         }
         (op, _) if op.is_direct() => rows_of(
             m,
@@ -469,7 +479,7 @@ fn psd<A: LinearOp, F: LinearOp>(
 fn operator_stat(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
     use Operator as O;
     use Statistic as S;
-    let g = s.ntk();
+    let g = s.ntk()?;
     let none: Option<&gentk_linalg::Identity> = None;
     match (m.operator, m.statistic) {
         (O::Data, S::DataPrGaussian) => {
@@ -603,7 +613,7 @@ pub(crate) fn ntk_stat(g: &GlobalNtk<'_>, m: &Measure, seed: u64) -> Result<Vec<
 /// Target Rayleigh quotient ⟨q, A q⟩/⟨q, q⟩ of NTK_S (q = W_outᵀ y* per site) or of the output NTK
 /// (q = y*), and the alignment cos_F(NTK_S(θ), NTK_S(θ₀)) with the initialisation.
 fn special(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Val> {
-    let g = s.ntk();
+    let g = s.ntk()?;
     let (data, readout) = (s.data, s.readout);
     let targets_fit = || {
         if data.n_out == readout.output_size() {
@@ -631,7 +641,7 @@ fn special(s: &Snapshot<'_>, m: &Measure, mseed: u64) -> Result<Val> {
         (Statistic::AlignmentInit, Operator::Ntk) => {
             let init = build_model(s.spec, data.n_in, s.seed)?;
             let ro0 = init.rollout(data)?;
-            let g0 = GlobalNtk::new(init.sm(), &ro0);
+            let g0 = GlobalNtk::new(init.sm(), &ro0).with_precision(precision(s.spec))?;
             let al = alignment(&g.ntk()?, &g0.ntk()?, m.budget, mseed)?;
             Ok(Val {
                 matvecs: 2 * al.probes as i64,
@@ -671,7 +681,7 @@ fn target_alignment(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>
             statistic: Statistic::Trace,
             ..m.clone()
         };
-        let tr = psd(a, factor, &trace, &s.ntk().state_shape(), seed)?[0];
+        let tr = psd(a, factor, &trace, &s.ntk()?.state_shape(), seed)?[0];
         let value = num / den / tr.value;
         Ok(vec![Val {
             value,
@@ -680,7 +690,7 @@ fn target_alignment(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>
             ..tr
         }])
     }
-    let g = s.ntk();
+    let g = s.ntk()?;
     match m.operator {
         Operator::Ntk => of(s, &g.ntk()?, Some(&g.dz_dtheta()?), m, seed),
         Operator::K => of(s, &g.k()?, Some(&g.j_theta()?), m, seed),
@@ -834,7 +844,7 @@ fn temporal_modes(g: &GlobalNtk<'_>, m: &Measure, seed: u64) -> Result<(Vec<Mode
 /// temporal modes u_i of the measure's operator (F9: how much of a target the dominant NTK modes
 /// hold).
 fn mode_energy(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Val>> {
-    let r = operator_time_modes(&s.ntk(), m, m.k, seed)?;
+    let r = operator_time_modes(&s.ntk()?, m, m.k, seed)?;
     let d = s.data;
     let total: f64 = d.targets.iter().map(|x| x * x).sum();
     let mut acc = 0.0;

@@ -41,7 +41,7 @@ pub(super) fn alignment(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<
 /// ρ_k = ⟨q, NTK_S q⟩/‖q‖² with q = R*(u_k v_kᵀ): at every site, W_outᵀ v_k scaled by u_k — the
 /// state direction whose readout is target mode k.
 pub(super) fn mode_rayleigh(s: &Snapshot<'_>, m: &Measure, seed: u64) -> Result<Vec<Row>> {
-    let g = s.ntk();
+    let g = s.ntk()?;
     let q = g
         .readout_map(s.readout)?
         .apply_adjoint(&modes(s)?.mode_target(m.k))?;

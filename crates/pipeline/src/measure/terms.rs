@@ -110,7 +110,7 @@ fn combine(st: Statistic, t: &[f64]) -> f64 {
 
 /// Every row of a related-term measure at one snapshot.
 pub(crate) fn rows(s: &Snapshot<'_>, m: &Measure, seed: u64, mseed: u64) -> Result<Vec<Row>> {
-    let g = s.ntk();
+    let g = s.ntk()?;
     let jf = logit_jacobian(&g, s.ro, s.readout)?;
     let jf = crate::phases::Timed(&jf);
     let af = Gram(&jf);

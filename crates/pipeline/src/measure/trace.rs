@@ -141,7 +141,7 @@ pub fn cost_to_reach(points: &[(f64, f64)], eps: f64) -> Option<f64> {
 
 /// Every row of a `trace_estimate` measure at one snapshot.
 pub(crate) fn rows(s: &Snapshot<'_>, m: &Measure, seed: u64, mseed: u64) -> Result<Vec<Row>> {
-    let g = s.ntk();
+    let g = s.ntk()?;
     let (b, t, h) = g.source().dims();
     let keep = LastSteps::new(b, t, h, m.size.unwrap_or(t));
     let dz = g.dz_dtheta()?;
