@@ -1,7 +1,8 @@
 //! Model benchmarks (divan). Counters are flops, so "items/s" reads as FLOP/s; compare with the faer
 //! GEMM rows of the same shape in the same run. Setting: leaky RNN H = 256, B = 30, T = 90, n_x = 3.
-//! The recursions' counters come from the model's flop model (`StepModel::state_jvp_flops`, PAPER.md
-//! §5.12: T·B step Jacobians per probe).
+//! Counters come from the model's flop models (PAPER.md §5.12): `StepModel::state_jvp_flops` for
+//! the recursions (T·B step Jacobians per probe), `StepModel::param_jvp_flops` for J_θ, J_θᵀ and
+//! the rollout (each weight times its site vectors once).
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
@@ -53,8 +54,8 @@ fn faer_gemm_step_shape(b: Bencher, rayon: bool) {
 
 #[divan::bench]
 fn rollout(b: Bencher) {
-    let (m, x, _) = setup();
-    b.counter(ItemsCount::new(2 * T * B * H * (H + NX)))
+    let (m, x, ro) = setup();
+    b.counter(ItemsCount::new(m.param_jvp_flops(&ro) as usize))
         .bench_local(|| m.rollout(&x, B, T, None).unwrap());
 }
 
@@ -120,7 +121,7 @@ fn param_jvp_block_32(b: Bencher) {
     let nth = m.params().layout().len();
     let d = Mat::<f64>::from_fn(nth, K, |i, j| ((i + j) % 7) as f64 * 0.01);
     let mut out = Mat::zeros(B * T * H, K);
-    b.counter(ItemsCount::new(2 * B * T * H * (H + NX) * K))
+    b.counter(ItemsCount::new(m.param_jvp_flops(&ro) as usize * K))
         .bench_local(|| m.param_jvp_block(&ro, d.as_ref(), out.as_mut()));
 }
 
@@ -130,6 +131,6 @@ fn param_vjp_block_32(b: Bencher) {
     let nth = m.params().layout().len();
     let w = Mat::<f64>::from_fn(B * T * H, K, |i, j| ((i + j) % 5) as f64 * 0.01);
     let mut out = Mat::zeros(nth, K);
-    b.counter(ItemsCount::new(2 * B * T * H * (H + NX) * K))
+    b.counter(ItemsCount::new(m.param_jvp_flops(&ro) as usize * K))
         .bench_local(|| m.param_vjp_block(&ro, w.as_ref(), out.as_mut()));
 }

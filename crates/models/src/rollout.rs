@@ -106,6 +106,12 @@ pub struct WeightSite {
 }
 
 impl WeightSite {
+    /// GEMM flops of this weight times its site vectors for one tangent (2 per multiply-add):
+    /// 2 · rows · d · channels, `hidden` channels unless the weight writes a block.
+    pub fn flops(&self, hidden: usize) -> u64 {
+        let ch = self.channels.as_ref().map_or(hidden, |c| c.len());
+        2 * (self.sites.nrows() * self.sites.ncols() * ch) as u64
+    }
     /// Row of the site matrix for trial `b` at step `t` (None when the weight does not act at t).
     pub fn row(&self, b: usize, t: usize) -> Option<usize> {
         self.steps
@@ -173,6 +179,13 @@ pub trait StepModel: Send + Sync {
     /// Flops of one A_t (or A_tᵀ) application to one column (2 per multiply-add, GEMMs only; the
     /// elementwise factors are O(H) and left out): the cost model of P and P* (PAPER.md §5.12).
     fn state_jvp_flops(&self) -> u64;
+    /// Flops of J_θ on one tangent (or J_θᵀ on one cotangent), GEMMs only: every weight times
+    /// its site vectors once (PAPER.md §5.12), Σ_w 2·N_w·d_w·H. The forward pass multiplies the same
+    /// weights with the same vectors, so this is also a rollout's GEMM count.
+    fn param_jvp_flops(&self, ro: &Rollout) -> u64 {
+        let h = self.hidden_size();
+        self.weight_sites(ro).iter().map(|w| w.flops(h)).sum()
+    }
     /// The step Jacobians of `ro` as skip + gate diagonals + weights (the single-precision mode
     /// casts them to f32); `None` when the model does not export them.
     fn step_factors(&self, _ro: &Rollout) -> Option<crate::factored::FactoredStep<f64>> {

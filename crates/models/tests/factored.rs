@@ -121,3 +121,16 @@ fn propagation_through_the_factors_equals_the_models_own_recursion() {
         }
     }
 }
+
+#[test]
+fn param_jvp_flops_count_every_parameter_once_per_site_it_acts_at() {
+    // Each weight entry multiplies one site value per site it acts at: 2·N·n_θ for recurrent
+    // cells (every weight acts at every step), 2·B·n_θ for MLPs (each layer at one step).
+    for (name, m) in every_model(NX, H, T) {
+        let ro = m.run(&randn(B * T * NX, 7), B, T, None);
+        let sm = m.sm();
+        let n_theta = sm.params().layout().len() as u64;
+        let acts = if name.contains("mlp") { B } else { B * T } as u64;
+        assert_eq!(sm.param_jvp_flops(&ro), 2 * acts * n_theta, "{name}");
+    }
+}

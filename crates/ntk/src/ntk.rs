@@ -113,7 +113,8 @@ impl LinearOp for NtkState<'_> {
         par_columns_chunked(x, y, Self::chunk(x.ncols()), |xc, mut yc| {
             let c = xc.ncols();
             self.p.apply_adjoint_block(xc, yc.as_mut());
-            with_buffer(n * c, |buf| {
+            // K overwrites its output (apply_one zeroes it), so the buffer is not zero-filled.
+            with_scratch(n * c, |buf: &mut [f64]| {
                 let mut kq = MatMut::from_column_major_slice_mut(buf, n, c);
                 self.k.apply_block(yc.as_ref(), kq.as_mut());
                 self.p.apply_block(kq.as_ref(), yc);
