@@ -93,14 +93,10 @@ pub fn gemm_step<T: Real>(
 /// calls (a rayon worker that steals another job while waiting) get another buffer, never the same
 /// one.
 pub fn with_buffer<T: Real, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
-    let mut buf = T::pool_take();
-    if buf.len() < len {
-        buf.resize(len, T::default());
-    }
-    buf[..len].fill(T::default());
-    let r = f(&mut buf[..len]);
-    T::pool_put(buf);
-    r
+    with_scratch(len, |buf: &mut [T]| {
+        buf.fill(T::default());
+        f(buf)
+    })
 }
 
 /// [`with_buffer`] without the zero fill, for buffers the caller overwrites entirely before

@@ -64,11 +64,6 @@ impl Real for f32 {
     }
 }
 
-/// `dst[i] = T::of(src[i])`: an f64 slice rounded into another scalar type.
-pub fn narrow_into<T: Real>(src: &[f64], dst: &mut [T]) {
-    dst.iter_mut().zip(src).for_each(|(d, s)| *d = T::of(*s));
-}
-
 /// An f64 vector rounded into a new vector of `T`.
 pub fn narrow<T: Real>(src: &[f64]) -> Vec<T> {
     src.iter().map(|s| T::of(*s)).collect()
@@ -77,36 +72,6 @@ pub fn narrow<T: Real>(src: &[f64]) -> Vec<T> {
 /// An f64 matrix rounded into a new matrix of `T`.
 pub fn narrow_mat<T: Real>(m: faer::MatRef<'_, f64>) -> faer::Mat<T> {
     faer::Mat::from_fn(m.nrows(), m.ncols(), |i, j| T::of(m[(i, j)]))
-}
-
-/// A block of f64 columns rounded into a column-major `T` buffer (`dst.len()` = rows·cols).
-pub fn narrow_block<T: Real>(src: faer::MatRef<'_, f64>, dst: &mut [T]) {
-    let n = src.nrows();
-    for (j, d) in dst.chunks_exact_mut(n.max(1)).enumerate().take(src.ncols()) {
-        match src.col(j).try_as_col_major() {
-            Some(c) => narrow_into(c.as_slice(), d),
-            None => d
-                .iter_mut()
-                .enumerate()
-                .for_each(|(i, v)| *v = T::of(src[(i, j)])),
-        }
-    }
-}
-
-/// A column-major `T` buffer widened into a block of f64 columns.
-pub fn widen_block<T: Real>(src: &[T], mut dst: faer::MatMut<'_, f64>) {
-    let n = dst.nrows();
-    for (j, s) in src.chunks_exact(n.max(1)).enumerate().take(dst.ncols()) {
-        let mut col = dst.as_mut().col_mut(j);
-        match col.as_mut().try_as_col_major_mut() {
-            Some(c) => c
-                .as_slice_mut()
-                .iter_mut()
-                .zip(s)
-                .for_each(|(d, v)| *d = v.wide()),
-            None => s.iter().enumerate().for_each(|(i, v)| col[i] = v.wide()),
-        }
-    }
 }
 
 /// The precision an operator's inner kernels run in (spec key `precision`; f64 is the default).

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use faer::{Mat, MatMut, MatRef};
-use gentk_linalg::kernels::{gemm, gemm_par, with_buffer};
-use gentk_linalg::scalar::{narrow_block, narrow_mat, widen_block};
+use gentk_linalg::kernels::{gemm, gemm_par, with_buffer, with_scratch};
+use gentk_linalg::scalar::narrow_mat;
 use gentk_linalg::{LinearOp, Real, Shape};
 use gentk_models::rollout::for_columns;
 use gentk_models::{Rollout, SiteFactor, StepModel, WeightSite};
@@ -239,12 +239,33 @@ impl KroneckerCore {
         self.low.is_some()
     }
 
-    /// K on a column-major f32 block (k probes), the single-precision core; `None` when the core
-    /// was not built with [`KroneckerCore::single_precision`].
-    pub fn apply_f32(&self, x: MatRef<'_, f32>, y: MatMut<'_, f32>) -> Option<()> {
-        let low = self.low.as_deref()?;
-        for_columns(x, y, |q, out| self.apply_one(low, q, out));
-        Some(())
+    /// K on a column-major f32 block (k probes): the single-precision core, or the f64 core on
+    /// each widened probe when the core was not built with [`KroneckerCore::single_precision`].
+    pub fn apply_f32(&self, x: MatRef<'_, f32>, y: MatMut<'_, f32>) {
+        match self.low.as_deref() {
+            Some(low) => for_columns(x, y, |q, out| self.apply_one(low, q, out)),
+            None => for_columns(x, y, |q, out| {
+                self.apply_converted::<_, f64, _>(&self.groups, q, out)
+            }),
+        }
+    }
+
+    /// [`KroneckerCore::apply_one`] in scalar `T` on a probe held in scalar `X`: the probe is
+    /// converted into a pooled buffer and the result converted back.
+    fn apply_converted<X: Real, T: Real, G: GroupMats<T>>(
+        &self,
+        mats: &[G],
+        q: &[X],
+        out: &mut [X],
+    ) {
+        with_scratch(2 * q.len(), |buf: &mut [T]| {
+            let (qt, ot) = buf.split_at_mut(q.len());
+            qt.iter_mut().zip(q).for_each(|(d, v)| *d = T::of(v.wide()));
+            self.apply_one(mats, qt, ot);
+            out.iter_mut()
+                .zip(&*ot)
+                .for_each(|(d, v)| *d = X::of(v.wide()));
+        })
     }
 
     /// The groups (site matrices and D factors), e.g. for the Gram G and its modes.
@@ -374,12 +395,7 @@ impl KroneckerCore {
         match self.low.as_deref() {
             None => for_columns(x, y, |q, out| self.apply_one(&self.groups, q, out)),
             Some(low) => for_columns(x, y, |q, out| {
-                with_buffer(2 * q.len(), |buf: &mut [f32]| {
-                    let (q32, o32) = buf.split_at_mut(q.len());
-                    narrow_block(MatRef::from_column_major_slice(q, q.len(), 1), q32);
-                    self.apply_one(low, q32, o32);
-                    widen_block(o32, MatMut::from_column_major_slice_mut(out, q.len(), 1));
-                })
+                self.apply_converted::<_, f32, _>(low, q, out)
             }),
         }
     }

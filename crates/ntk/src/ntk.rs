@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use faer::{Mat, MatMut, MatRef};
-use gentk_linalg::kernels::{par_columns_chunked, with_buffer, with_scratch};
+use gentk_linalg::kernels::{par_columns_chunked, with_scratch};
 use gentk_linalg::{Adjoint, Compose, Dense, Gram, Identity, Kron, LinearOp, Precision, Shape};
 use gentk_models::recursion::{propagate_adjoint_op, propagate_op};
 use gentk_models::{AttentionBlock, AttentionTape, FactoredStep, Readout, Rollout, StepModel};
@@ -54,23 +54,6 @@ pub struct NtkState<'a> {
 }
 
 impl NtkState<'_> {
-    /// K on an f32 block: the core's f32 groups (built with P's factors by
-    /// [`GlobalNtk::with_precision`]), or, should they be missing, the f64 core on a widened copy.
-    fn k_f32(&self, x: MatRef<'_, f32>, mut y: MatMut<'_, f32>) {
-        if self.k.apply_f32(x, y.as_mut()).is_some() {
-            return;
-        }
-        let (n, c) = (x.nrows(), x.ncols());
-        with_buffer(2 * n * c, |d: &mut [f64]| {
-            let (u, v) = d.split_at_mut(n * c);
-            let mut um = MatMut::from_column_major_slice_mut(u, n, c);
-            um.copy_from(Mat::from_fn(n, c, |i, j| f64::from(x[(i, j)])));
-            let vm = MatMut::from_column_major_slice_mut(v, n, c);
-            self.k.apply_block(um.as_ref(), vm);
-            let v = MatRef::from_column_major_slice(&d[n * c..], n, c);
-            y.copy_from(Mat::from_fn(n, c, |i, j| v[(i, j)] as f32));
-        });
-    }
     /// Probes per chunk for a block of `k`: at most [`PROBE_CHUNK`] and at least two chunks when
     /// k > 1 (both cores busy); a function of `k` only, so the bits never depend on the thread
     /// count.
@@ -105,7 +88,7 @@ impl LinearOp for NtkState<'_> {
                 with_scratch(2 * n * c, |buf: &mut [f32]| {
                     let (a, b) = buf.split_at_mut(n * c);
                     propagate_adjoint_op(f, xc, view_mut(a, n, c));
-                    self.k_f32(view(a, n, c), view_mut(b, n, c));
+                    self.k.apply_f32(view(a, n, c), view_mut(b, n, c));
                     propagate_op(f, view(b, n, c), yc);
                 })
             });
